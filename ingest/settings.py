@@ -1,0 +1,118 @@
+"""One settings object with nested sections, read from the environment.
+
+Every field can be set as `MEMOQA_<SECTION>__<FIELD>`, e.g.
+`MEMOQA_INDEX__CHROMA_HOST=chroma.internal` or `MEMOQA_RETRIEVAL__TOP_K=8`.
+Read it through `get_settings()`; nothing builds it at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpusSettings(_Section):
+    manifest: Path = Field(
+        Path("corpus/manifest.json"),
+        description="Manifest listing the documents to ingest (relative paths resolve from its folder).",
+    )
+
+
+class IndexSettings(_Section):
+    path: Path = Field(
+        Path(".memoqa/index"),
+        description="Folder of the embedded Chroma store; unused when chroma_host is set.",
+    )
+    chroma_host: str | None = Field(
+        None, description="Host of a Chroma server (`chroma run`); unset means embedded Chroma."
+    )
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Port of the Chroma server.")
+    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+    collection_prefix: str = Field(
+        "memoqa",
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$",
+        description="Prefix of every Chroma collection this index owns.",
+    )
+    keep_generations: int = Field(
+        2,
+        ge=2,
+        le=10,
+        description="Index generations kept (the active one and the ones before it), so a "
+        "service mid-query never loses the collection it is reading.",
+    )
+    lock_path: Path = Field(
+        Path(".memoqa/ingest.lock"), description="Lock file that keeps two ingests apart."
+    )
+
+
+class EmbeddingSettings(_Section):
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="A packaged model name (see ingest.embed.PACKAGED_MODELS) or a local "
+        "sentence-transformers folder.",
+    )
+    batch_size: int = Field(32, ge=1, le=512, description="Passages embedded per batch.")
+
+
+class ChunkingSettings(_Section):
+    max_chars: int = Field(
+        1100,
+        ge=300,
+        le=8000,
+        description="Paragraphs longer than this are split at sentence boundaries.",
+    )
+    min_chars: int = Field(
+        160,
+        ge=0,
+        le=1000,
+        description="Paragraphs shorter than this are merged with a neighbour in the same section.",
+    )
+
+
+class RetrievalSettings(_Section):
+    top_k: int = Field(5, ge=1, le=20, description="Passages retrieved for an answer.")
+    search_k: int = Field(10, ge=1, le=50, description="Default number of /v1/search results.")
+
+
+class AnswerSettings(_Section):
+    generator: str = Field("extractive", description="Answer generator: extractive.")
+    max_sentences: int = Field(3, ge=1, le=8, description="Sentences in an extractive answer.")
+    min_relevance: float = Field(
+        0.40,
+        ge=0.0,
+        le=1.0,
+        description="Relevance below which the corpus is taken not to answer the question.",
+    )
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Interface `memoqa serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `memoqa serve` listens on.")
+    max_question_chars: int = Field(2000, ge=10, le=20000, description="Longest question accepted.")
+
+
+class Settings(BaseSettings):
+    """All of memoqa's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEMOQA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    corpus: CorpusSettings = Field(default_factory=CorpusSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with keyword overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,319 @@
+"""Answering: retrieve, pick evidence, let a generator write claims, cite them.
+
+`answer_question` is the one function the API, the CLI and eval call. A
+generator turns evidence into claims, each tied to the passage it rests on and
+the sentence it quotes; this module numbers the citations in order of first
+use, attaches each cited passage's endnote sources, and refuses honestly when
+the evidence is not relevant enough.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ingest.chunk import cited_sentences
+from ingest.embed import Embedder
+from ingest.index import StoredPassage
+from ingest.text import entities, mentions, plain_text, strip_superscripts
+from service.retrieve import Hit, Retriever, SearchResult
+
+_SOURCE_QUESTION_RE = re.compile(
+    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:outlet|source|sources|publication|newspaper|news|"
+    r"agency|media|website|site|document|report|article|journal|magazine)\b"
+    r"|\bwho\s+(?:reported|published|wrote\s+about)\b|\baccording\s+to\s+(?:which|what|whom)\b"
+    r"|\b(?:cite|cites|cited|endnote|footnote)\b|\bsourced?\b",
+    re.IGNORECASE,
+)
+
+
+def is_source_question(question: str) -> bool:
+    return bool(_SOURCE_QUESTION_RE.search(question))
+
+
+# Words that ask for a source rather than name the claim ("which outlet reported ...").
+_SOURCE_WORDS = (
+    "outlet source publication newspaper news agency media website site document report "
+    "article journal magazine cite endnote footnote according publish"
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A passage offered to a generator, with why it was retrieved."""
+
+    passage: StoredPassage
+    score: float
+    via_endnote: int | None = None  # reached through this endnote's text
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # one sentence (or a list) of the answer, without markers
+    passage_id: str
+    quote: str | None  # the passage's own words that support it
+    endnotes: tuple[int, ...] = ()  # the endnotes behind those words
+
+
+@dataclass
+class Draft:
+    answered: bool
+    claims: list[Claim] = field(default_factory=list)
+    reason: str | None = None
+    raw: str = ""
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft: ...
+
+
+@dataclass(frozen=True)
+class EndnoteSource:
+    number: int
+    text: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Citation:
+    ref: int
+    passage: StoredPassage
+    quote: str | None
+    score: float
+    endnotes: tuple[EndnoteSource, ...]
+
+
+@dataclass
+class AnswerResult:
+    answer: str
+    answered: bool
+    citations: list[Citation]
+    generator: str
+    reason: str | None
+    raw_answer: str
+    timings_ms: dict[str, float]
+
+
+REFUSAL = "The indexed papers do not answer this question."
+QUOTE_GAP = " … "  # between quoted sentences that are not adjacent in the passage
+
+
+def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[Evidence]:
+    """Best passages first; an endnote hit brings in the passages that cite it
+    (the claim and its source travel together)."""
+    snapshot = retriever.snapshot()
+    evidence: dict[str, Evidence] = {}
+    for hit in hits:
+        if hit.passage.kind == "endnote":
+            for citing in snapshot.get(list(hit.passage.cited_by)):
+                current = evidence.get(citing.id)
+                if current is None or current.score < hit.score:
+                    evidence[citing.id] = Evidence(citing, hit.score, hit.passage.endnote_number)
+        else:
+            current = evidence.get(hit.passage.id)
+            if current is None or current.score < hit.score:
+                evidence[hit.passage.id] = Evidence(hit.passage, hit.score)
+    ranked = sorted(evidence.values(), key=lambda e: e.score, reverse=True)
+    return ranked[:limit]
+
+
+def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
+    """The quotable units of a passage: sentences of prose, lines of lists,
+    each with the endnotes that support it."""
+    if passage.kind in ("list", "abbreviations", "figure", "front_matter"):
+        return [(line, ()) for line in passage.text.split("\n") if line.strip()]
+    return cited_sentences(passage.text)
+
+
+def _claim_text(unit: str) -> str:
+    return plain_text(unit).removeprefix("- ").strip()
+
+
+class ExtractiveGenerator:
+    """No language model: the passages' own sentences that best answer the question.
+
+    A sentence scores the mean of its cosine similarity to the question and the
+    weighted share of question terms it contains, blended with its passage's
+    relevance. When the best sentence scores under `min_relevance` the answer is
+    a refusal.
+    """
+
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        retriever: Retriever,
+        *,
+        min_relevance: float,
+        max_sentences: int = 3,
+        evidence_passages: int = 4,
+    ) -> None:
+        self.embedder = embedder
+        self.retriever = retriever
+        self.min_relevance = min_relevance
+        self.max_sentences = max_sentences
+        self.evidence_passages = evidence_passages
+
+    def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
+        if not evidence:
+            return Draft(False, reason="nothing in the index is related to the question")
+        units: list[tuple[int, int, str, tuple[int, ...]]] = []  # evidence idx, position, text, notes
+        for e_index, item in enumerate(evidence[: self.evidence_passages]):
+            if item.passage.kind == "list":
+                # The whole list competes too, under its heading: "what are X's goals?"
+                heading = item.passage.section_path[-1] if item.passage.section else ""
+                units.append((e_index, -1, f"{heading}\n{item.passage.text}", ()))
+            for position, (unit, notes) in enumerate(units_of(item.passage)):
+                units.append((e_index, position, unit, notes))
+        if not units:
+            return Draft(False, reason="the retrieved passages hold no text")
+        vectors = np.asarray(self.embedder.embed_texts([_claim_text(u[2]) for u in units]))
+        cosine = vectors @ search.query_vector
+        lexical = self.retriever.lexical()
+        tokenize = self.retriever.tokenizer
+        terms = search.query_terms
+        if is_source_question(question):
+            meta = set(tokenize(_SOURCE_WORDS))
+            terms = [t for t in terms if t not in meta] or terms
+        snapshot = self.retriever.snapshot()
+        acronyms = {a: x for d in snapshot.documents.values() for a, x in d.abbreviations.items()}
+        names = entities(question)
+        note_text: dict[tuple[str, int], str] = {}
+        for item in evidence[: self.evidence_passages]:
+            for note in snapshot.endnotes(item.passage.document_id, item.passage.endnotes):
+                note_text[(item.passage.document_id, note.endnote_number or 0)] = note.text
+        scores = []
+        for (e_index, _, unit, notes), cos in zip(units, cosine, strict=True):
+            item = evidence[e_index]
+            sources = " ".join(note_text.get((item.passage.document_id, n), "") for n in notes)
+            cover = lexical.coverage(terms, set(tokenize(f"{unit} {sources}")))
+            sentence = 0.5 * max(float(cos), 0.0) + 0.5 * cover
+            bonus = 0.05 if item.via_endnote is not None and item.via_endnote in notes else 0.0
+            # A sentence that leaves out a name or number the question asks about
+            # ("the population of Kyrgyzstan") is about something else.
+            context = f"{item.passage.section} {unit} {sources}"
+            missing = sum(not mentions(n, context, acronyms) for n in names) / max(len(names), 1)
+            scores.append((0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing))
+        best = int(np.argmax(scores))
+        if scores[best] < self.min_relevance:
+            return Draft(
+                False,
+                reason=(
+                    f"the closest passage (relevance {scores[best]:.2f}, below "
+                    f"{self.min_relevance:.2f}) does not address the question"
+                ),
+            )
+        best_item = evidence[units[best][0]]
+        if units[best][1] == -1:
+            # A list answers as a whole: the analyst asked for its items.
+            items = [_claim_text(line) for line, _ in units_of(best_item.passage)]
+            heading = best_item.passage.section_path[-1] if best_item.passage.section else ""
+            text = (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
+            return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)])
+
+        floor = max(self.min_relevance, scores[best] - 0.08)
+        chosen = sorted(
+            (i for i in range(len(units)) if scores[i] >= floor),
+            key=lambda i: scores[i],
+            reverse=True,
+        )
+        picked: list[int] = []
+        per_passage: dict[int, int] = {}
+        for i in chosen:
+            e_index = units[i][0]
+            if per_passage.get(e_index, 0) >= 2 or len(picked) >= self.max_sentences:
+                continue
+            if units[i][2].startswith("- ") and units[i][0] != units[best][0]:
+                continue
+            picked.append(i)
+            per_passage[e_index] = per_passage.get(e_index, 0) + 1
+        picked.sort(key=lambda i: (units[i][0], units[i][1]))
+        claims = [
+            Claim(
+                _claim_text(units[i][2]),
+                evidence[units[i][0]].passage.id,
+                units[i][2].strip(),
+                units[i][3],
+            )
+            for i in picked
+        ]
+        return Draft(True, claims)
+
+
+def _source_sentence(note: EndnoteSource) -> str:
+    text = re.sub(r",?\s*https?://\S+", "", note.text).strip().rstrip(",.")
+    return f"The memo's source for this is endnote {note.number}: {text}."
+
+
+def answer_question(
+    question: str,
+    *,
+    retriever: Retriever,
+    generator: Generator,
+    top_k: int,
+) -> AnswerResult:
+    """Retrieve, generate, verify markers and cite. Called by the API, CLI and eval."""
+    started = time.perf_counter()
+    search = retriever.search(question, top_k)
+    evidence = gather_evidence(search.hits, retriever, top_k)
+    retrieved = time.perf_counter()
+    draft = generator.generate(question, evidence, search)
+    snapshot = retriever.snapshot()
+    by_id = {e.passage.id: e for e in evidence}
+
+    claims = [c for c in draft.claims if c.passage_id in by_id]  # never cite the unseen
+    citations: dict[str, Citation] = {}
+    parts: list[str] = []
+    wants_source = is_source_question(question)
+    sources: list[tuple[int, int]] = []  # (endnote, ref) to name after the claims
+    for claim in claims:
+        item = by_id[claim.passage_id]
+        citation = citations.get(item.passage.id)
+        if citation is None:
+            notes = snapshot.endnotes(item.passage.document_id, item.passage.endnotes)
+            citation = Citation(
+                ref=len(citations) + 1,
+                passage=item.passage,
+                quote=claim.quote,
+                score=item.score,
+                endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
+            )
+            citations[item.passage.id] = citation
+        elif claim.quote and citation.quote and claim.quote not in citation.quote:
+            joined = f"{citation.quote} {claim.quote}"
+            if joined not in item.passage.text:
+                joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
+            citations[item.passage.id] = Citation(
+                citation.ref, citation.passage, joined, citation.score, citation.endnotes
+            )
+        parts.append(f"{claim.text} [{citation.ref}]")
+        if wants_source:
+            for note in citation.endnotes:
+                if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
+                    sources.append((note.number, citation.ref))
+    for number, ref in sources:
+        note = next(n for c in citations.values() if c.ref == ref for n in c.endnotes if n.number == number)
+        parts.append(f"{_source_sentence(note)} [{ref}]")
+    answered = draft.answered and bool(parts)
+    answer = "\n".join(parts) if any("\n" in p for p in parts) else " ".join(parts)
+    finished = time.perf_counter()
+    return AnswerResult(
+        answer=answer if answered else REFUSAL,
+        answered=answered,
+        citations=list(citations.values()) if answered else [],
+        generator=generator.name,
+        reason=None if answered else (draft.reason or "no supported claim"),
+        raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
+        timings_ms={
+            "retrieve": round((retrieved - started) * 1000, 1),
+            "answer": round((finished - retrieved) * 1000, 1),
+            "total": round((finished - started) * 1000, 1),
+        },
+    )

@@ -1,0 +1,190 @@
+"""memoqa: ingest policy papers and answer questions about them, with citations.
+
+A thin layer: parse arguments, call the library, print, and turn errors into
+a message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ingest.errors import MemoqaError
+from ingest.settings import Settings, get_settings
+
+app = typer.Typer(
+    help=__doc__,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def settings_with(**sections: dict[str, Any]) -> Settings:
+    try:
+        base = get_settings()
+        data = base.model_dump()
+        for name, values in sections.items():
+            data[name].update({k: v for k, v in values.items() if v is not None})
+        return Settings.model_validate(data)
+    except ValueError as exc:
+        raise fail(f"invalid settings: {exc}", 2) from exc
+
+
+@app.command()
+def ingest(
+    manifest: Annotated[
+        Path | None, typer.Option(help="Corpus manifest (default: corpus/manifest.json).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if nothing changed.")] = False,
+) -> None:
+    """Parse, chunk and embed the corpus into the index. Safe to re-run: an
+    unchanged corpus is left as it is."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ingest.pipeline import run_ingest
+
+    settings = settings_with(corpus={"manifest": manifest})
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def notify(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            report = run_ingest(settings, force=force, progress=notify)
+        except MemoqaError as exc:
+            raise fail(f"{exc}\nthe index was left as it was.") from exc
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    for doc in report.documents:
+        out.print(f"  {doc.status:9} {doc.id} ({doc.passages} passages)")
+    if report.changed:
+        out.print(
+            f"indexed {report.passages} passages into {report.collection} "
+            f"({report.embedded} embedded, {report.reused} reused) in {report.seconds:.1f} s"
+        )
+    else:
+        out.print(f"index {report.collection} is up to date ({report.seconds:.1f} s)")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = settings_with(api={"host": host, "port": port})
+    err.print(f"memoqa: serving on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def _print_answer(body: dict[str, Any]) -> None:
+    out.print(body["answer"])
+    if not body["answered"] and body.get("reason"):
+        out.print(f"[dim]({body['reason']})[/]")
+    for c in body["citations"]:
+        out.print()
+        where = c["section"] or "(front matter)"
+        out.print(f"[bold][{c['ref']}][/] {c['document_title']} — {where}")
+        out.print(f"    passage {c['passage_id']} (relevance {c['score']:.2f})")
+        if c.get("quote"):
+            out.print(f"    “{c['quote']}”")
+        for note in c["endnotes"]:
+            out.print(f"    [dim]note {note['number']}:[/] {note['text']}")
+    t = body["timings_ms"]
+    out.print(f"\n[dim]retrieve {t['retrieve']:.0f} ms, answer {t['answer']:.0f} ms[/]")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    top_k: Annotated[int | None, typer.Option(min=1, max=20, help="Passages to retrieve.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+    url: Annotated[
+        str | None, typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000).")
+    ] = None,
+) -> None:
+    """Answer a question, citing passages and their sources."""
+    payload: dict[str, Any] = {"question": question}
+    if top_k is not None:
+        payload["top_k"] = top_k
+    if url:
+        body = _post(url.rstrip("/") + "/v1/ask", payload)
+    else:
+        from pydantic import ValidationError
+
+        from service.engine import build_engine
+        from service.routes import to_response
+        from service.schemas import AskRequest
+
+        try:
+            request = AskRequest.model_validate(payload)
+        except ValidationError as exc:
+            raise fail("; ".join(e["msg"] for e in exc.errors()), 2) from exc
+        try:
+            engine = build_engine(get_settings())
+            body = to_response(engine.ask(request.question, request.top_k)).model_dump()
+        except MemoqaError as exc:
+            raise fail(str(exc)) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _print_answer(body)
+
+
+def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+
+    try:
+        response = httpx.post(url, json=payload, timeout=120)
+    except httpx.HTTPError as exc:
+        raise fail(f"cannot reach {url}: {exc}") from exc
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail")
+        except ValueError:
+            detail = response.text
+        raise fail(f"{response.status_code} from {url}: {detail}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The service's parts, built once from settings: embedder, index, retriever, generator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingest.embed import Embedder, load_embedder
+from ingest.errors import MemoqaError
+from ingest.index import IndexReader
+from ingest.settings import Settings
+from ingest.text import Tokenizer
+from service.answer import AnswerResult, ExtractiveGenerator, Generator, answer_question
+from service.retrieve import Retriever, SearchResult
+
+GENERATORS = ("extractive",)
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    embedder: Embedder
+    index: IndexReader
+    retriever: Retriever
+    generator: Generator
+
+    def ask(self, question: str, top_k: int | None = None) -> AnswerResult:
+        return answer_question(
+            question,
+            retriever=self.retriever,
+            generator=self.generator,
+            top_k=top_k or self.settings.retrieval.top_k,
+        )
+
+    def search(self, query: str, k: int | None = None) -> SearchResult:
+        return self.retriever.search(query, k or self.settings.retrieval.search_k)
+
+
+def make_generator(settings: Settings, embedder: Embedder, retriever: Retriever) -> Generator:
+    name = settings.answer.generator
+    if name == "extractive":
+        return ExtractiveGenerator(
+            embedder,
+            retriever,
+            min_relevance=settings.answer.min_relevance,
+            max_sentences=settings.answer.max_sentences,
+        )
+    raise MemoqaError(f"unknown answer generator '{name}'; choose one of: {', '.join(GENERATORS)}")
+
+
+def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Engine:
+    """Load the models and open the index (lazily: a missing index makes the
+    service not ready, not dead)."""
+    embedder = embedder or load_embedder(
+        settings.embedding.model, batch_size=settings.embedding.batch_size
+    )
+    index = IndexReader(settings.index, embedder.ref, embedder.dim)
+    retriever = Retriever(index, embedder, Tokenizer())
+    generator = make_generator(settings, embedder, retriever)
+    return Engine(settings, embedder, index, retriever, generator)

@@ -1,0 +1,174 @@
+"""The /v1 routes and the health probes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from ingest.errors import MemoqaError, PassageNotFoundError
+from ingest.index import StoredPassage
+from service import schemas
+from service.answer import AnswerResult, EndnoteSource
+from service.deps import EngineDep
+
+router = APIRouter(prefix="/v1")
+probes = APIRouter()
+
+_PASSAGE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _endnote(note: EndnoteSource) -> schemas.Endnote:
+    return schemas.Endnote(number=note.number, text=note.text, urls=list(note.urls))
+
+
+def _stored_endnotes(notes: list[StoredPassage]) -> list[schemas.Endnote]:
+    return [
+        schemas.Endnote(number=n.endnote_number or 0, text=n.text, urls=list(n.urls)) for n in notes
+    ]
+
+
+def to_response(result: AnswerResult) -> schemas.AskResponse:
+    return schemas.AskResponse(
+        answer=result.answer,
+        answered=result.answered,
+        citations=[
+            schemas.Citation(
+                ref=c.ref,
+                passage_id=c.passage.id,
+                document_id=c.passage.document_id,
+                document_title=c.passage.document_title,
+                section=c.passage.section,
+                text=c.passage.text,
+                quote=c.quote,
+                score=c.score,
+                endnotes=[_endnote(n) for n in c.endnotes],
+            )
+            for c in result.citations
+        ],
+        timings_ms=schemas.Timings(**result.timings_ms),
+        generator=result.generator,
+        reason=result.reason,
+    )
+
+
+def _blank(name: str, where: str = "query") -> HTTPException:
+    return HTTPException(
+        422,
+        detail=[{"loc": [where, name], "msg": f"{name} must not be empty", "type": "value_error"}],
+    )
+
+
+@router.post("/ask", response_model=schemas.AskResponse, summary="Answer a question with citations")
+def ask(body: schemas.AskRequest, engine: EngineDep) -> schemas.AskResponse:
+    """Answer from the indexed papers; every claim cites a passage and its sources."""
+    return to_response(engine.ask(body.question, body.top_k))
+
+
+@router.get("/search", response_model=schemas.SearchResponse, summary="Retrieve passages")
+def search(
+    engine: EngineDep,
+    q: Annotated[str, Query(min_length=1, max_length=schemas.MAX_QUESTION_CHARS)],
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> schemas.SearchResponse:
+    """Passages most relevant to `q`, best first: retrieval only, no answer."""
+    if not q.strip():
+        raise _blank("q")
+    result = engine.search(q.strip(), k)
+    snapshot = engine.retriever.snapshot()
+    passages = []
+    for hit in result.hits:
+        p = hit.passage
+        passages.append(
+            schemas.SearchPassage(
+                passage_id=p.id,
+                document_id=p.document_id,
+                document_title=p.document_title,
+                section=p.section,
+                kind=p.kind,
+                text=p.text,
+                score=hit.score,
+                endnotes=_stored_endnotes(snapshot.endnotes(p.document_id, p.endnotes)),
+                endnote_number=p.endnote_number,
+            )
+        )
+    return schemas.SearchResponse(passages=passages)
+
+
+@router.get(
+    "/passages/{passage_id}",
+    response_model=schemas.PassageDetail,
+    summary="One passage",
+    responses={404: {"description": "No passage has this id"}},
+)
+def passage(passage_id: str, engine: EngineDep) -> schemas.PassageDetail:
+    """A passage by its stable id, with its sources and where it sits in the source file."""
+    if not _PASSAGE_ID_RE.match(passage_id):
+        raise PassageNotFoundError(f"no passage with id '{passage_id[:80]}'")
+    snapshot = engine.retriever.snapshot()
+    p = snapshot.passage(passage_id)
+    return schemas.PassageDetail(
+        passage_id=p.id,
+        document_id=p.document_id,
+        document_title=p.document_title,
+        section=p.section,
+        kind=p.kind,
+        text=p.text,
+        endnotes=_stored_endnotes(snapshot.endnotes(p.document_id, p.endnotes)),
+        endnote_number=p.endnote_number,
+        cited_by=list(p.cited_by),
+        char_start=p.char_start,
+        char_end=p.char_end,
+        spans=[(a, b) for a, b in p.spans],
+    )
+
+
+@router.get("/documents", response_model=schemas.DocumentsResponse, summary="Indexed documents")
+def documents(engine: EngineDep) -> schemas.DocumentsResponse:
+    """The documents in the active index, with their passage counts."""
+    snapshot = engine.retriever.snapshot()
+    return schemas.DocumentsResponse(
+        documents=[
+            schemas.DocumentInfo(
+                id=d.id,
+                title=d.title,
+                author=d.author,
+                publisher=d.publisher,
+                date=d.date,
+                url=d.url,
+                passage_count=d.passage_count,
+                ingested_at=d.ingested_at,
+            )
+            for d in snapshot.documents.values()
+        ]
+    )
+
+
+@probes.get("/healthz", summary="Liveness")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@probes.get(
+    "/readyz",
+    response_model=schemas.Readiness,
+    summary="Readiness",
+    responses={503: {"model": schemas.Readiness}},
+)
+def readyz(engine: EngineDep) -> JSONResponse:
+    """200 when the index is open and non-empty; 503 with the reason otherwise."""
+    try:
+        snapshot = engine.retriever.snapshot()
+    except MemoqaError as exc:
+        body = schemas.Readiness(ready=False, detail=str(exc))
+        return JSONResponse(body.model_dump(), status_code=503)
+    body = schemas.Readiness(
+        ready=True,
+        detail="ready",
+        index=snapshot.info.collection,
+        passages=snapshot.info.passage_count,
+    )
+    return JSONResponse(body.model_dump())

@@ -1,0 +1,119 @@
+"""The public /v1 HTTP contract: request and response bodies.
+
+Fields may be added; none may be removed or change meaning.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+MAX_QUESTION_CHARS = 2000
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: StrictStr = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="The question, in natural language (1 to 2,000 characters).",
+        examples=["How many troops took part in Peace Mission 2021?"],
+    )
+    top_k: StrictInt | None = Field(
+        None, ge=1, le=20, description="Passages to retrieve for the answer (1..20)."
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("question must not be empty or whitespace")
+        if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
+            raise ValueError("question must not contain control characters")
+        return value.strip()
+
+
+class Endnote(BaseModel):
+    number: int = Field(description="The endnote's number in its document.")
+    text: str = Field(description="The endnote as printed, markdown removed.")
+    urls: list[str] = Field(description="Links in the endnote.")
+
+
+class Citation(BaseModel):
+    ref: int = Field(description="The marker [ref] in the answer; runs 1..n in order of first use.")
+    passage_id: str
+    document_id: str
+    document_title: str
+    section: str = Field(description="Heading path of the passage, ' > ' separated.")
+    text: str = Field(description="The passage as stored (endnote markers as superscripts).")
+    quote: str | None = Field(description="The sentence(s) of the passage that support the claim.")
+    score: float = Field(description="Relevance of the passage to the question, 0..1.")
+    endnotes: list[Endnote] = Field(description="The sources the passage cites.")
+
+
+class Timings(BaseModel):
+    retrieve: float
+    answer: float
+    total: float
+
+
+class AskResponse(BaseModel):
+    answer: str = Field(description="The answer; each claim carries markers [n] matching citations.")
+    answered: bool = Field(description="False when the corpus does not support an answer.")
+    citations: list[Citation]
+    timings_ms: Timings
+    generator: str = Field("extractive", description="Which generator wrote the answer.")
+    reason: str | None = Field(None, description="Why the question was not answered.")
+
+
+class SearchPassage(BaseModel):
+    passage_id: str
+    document_id: str
+    document_title: str
+    section: str
+    kind: str = Field(description="paragraph, list, figure, front_matter, abbreviations or endnote.")
+    text: str
+    score: float = Field(description="Relevance to the query, 0..1; results are best first.")
+    endnotes: list[Endnote]
+    endnote_number: int | None = Field(None, description="For an endnote passage, its number.")
+
+
+class SearchResponse(BaseModel):
+    passages: list[SearchPassage]
+
+
+class PassageDetail(BaseModel):
+    passage_id: str
+    document_id: str
+    document_title: str
+    section: str
+    kind: str
+    text: str
+    endnotes: list[Endnote]
+    endnote_number: int | None
+    cited_by: list[str] = Field(description="For an endnote, the passages that cite it.")
+    char_start: int = Field(description="Offset of the passage's first character in the source file.")
+    char_end: int = Field(description="Offset just past its last character.")
+    spans: list[tuple[int, int]] = Field(description="Exact source ranges (a repaired page break gives several).")
+
+
+class DocumentInfo(BaseModel):
+    id: str
+    title: str
+    author: str | None
+    publisher: str | None
+    date: str | None
+    url: str | None
+    passage_count: int
+    ingested_at: str
+
+
+class DocumentsResponse(BaseModel):
+    documents: list[DocumentInfo]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    detail: str
+    index: str | None = None
+    passages: int | None = None

@@ -1,0 +1,125 @@
+"""End to end over real HTTP: the real memo, the packaged embedding model, the
+`memoqa` CLI, uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import httpx
+import pytest
+from support import BIN, MANIFEST, free_port, memoqa_env, run_cli, stop, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = memoqa_env(tmp, MANIFEST)
+    ingest = run_cli(["ingest"], env)
+    assert ingest.returncode == 0, ingest.stderr
+    assert "added" in ingest.stdout and "weitz-2025-sco" in ingest.stdout
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "memoqa"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(base + "/readyz", process=process)
+        yield base, env
+    finally:
+        stop(process)
+
+
+def ask(base: str, question: str, **extra: object) -> dict:
+    response = httpx.post(base + "/v1/ask", json={"question": question, **extra}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_factual_question_cites_the_right_passage_and_endnote(server):
+    base, _ = server
+    body = ask(base, "How many military personnel did SCO members contribute to Peace Mission 2021?")
+    assert body["answered"] is True
+    assert "4,000" in body["answer"] and "[1]" in body["answer"]
+    first = body["citations"][0]
+    assert first["section"] == "History and Structure"
+    assert first["document_id"] == "weitz-2025-sco"
+    assert "Peace Mission 2021" in first["quote"]
+    note = next(n for n in first["endnotes"] if n["number"] == 2)
+    assert note["urls"] == ["http://eng.chinamil.com.cn/CHINA_209163/TopStories_209189/10093190.html"]
+
+
+def test_source_question_is_answered_from_the_endnote(server):
+    base, _ = server
+    body = ask(base, "Which outlet reported that Turkey asked to join the SCO?")
+    assert body["answered"] is True
+    assert "Dagens.com" in body["answer"]
+    numbers = {n["number"] for c in body["citations"] for n in c["endnotes"]}
+    assert 29 in numbers
+
+
+def test_unanswerable_question_is_refused(server):
+    base, _ = server
+    body = ask(base, "What is the population of Kyrgyzstan?")
+    assert body["answered"] is False
+    assert body["citations"] == [] and body["reason"]
+
+
+def test_markers_and_citations_match(server):
+    base, _ = server
+    for question in [
+        "What are Moscow's objectives regarding the SCO?",
+        "When did the RATS officially open?",
+        "What did Russia block in the SCO?",
+    ]:
+        body = ask(base, question, top_k=8)
+        refs = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
+        assert refs == {c["ref"] for c in body["citations"]}, question
+
+
+@pytest.mark.parametrize(
+    "payload, status",
+    [({"question": ""}, 422), ({"question": "x" * 2001}, 422), ({"question": 3}, 422), ({"question": "q?", "top_k": 99}, 422)],
+)
+def test_bad_requests_over_http(server, payload, status):
+    base, _ = server
+    response = httpx.post(base + "/v1/ask", json=payload, timeout=30)
+    assert response.status_code == status and "detail" in response.json()
+
+
+def test_search_passages_documents_and_probes(server):
+    base, _ = server
+    passages = httpx.get(base + "/v1/search", params={"q": "Regional Antiterrorism Structure Tashkent"}, timeout=30).json()["passages"]
+    assert len(passages) == 10
+    assert any("Tashkent" in p["text"] for p in passages[:3])
+    pid = passages[0]["passage_id"]
+    assert httpx.get(f"{base}/v1/passages/{pid}", timeout=10).json()["passage_id"] == pid
+    assert httpx.get(f"{base}/v1/passages/missing-id", timeout=10).status_code == 404
+    docs = httpx.get(base + "/v1/documents", timeout=10).json()["documents"]
+    assert docs[0]["title"].startswith("Sino-Russian Interactions")
+    assert httpx.get(base + "/healthz", timeout=10).json() == {"status": "ok"}
+    assert httpx.get(base + "/docs", timeout=10).status_code == 200
+
+
+def test_cli_asks_the_running_server(server):
+    base, env = server
+    result = run_cli(["ask", "--json", "--url", base, "When did the RATS officially open?"], env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["answered"] is True
+    shown = run_cli(["ask", "--url", base, "When did the RATS officially open?"], env)
+    assert "June 2004" in shown.stdout and "[1]" in shown.stdout
+
+
+def test_reingest_while_serving_keeps_answering(server):
+    base, env = server
+    again = run_cli(["ingest"], env)
+    assert again.returncode == 0 and "up to date" in again.stdout
+    forced = run_cli(["ingest", "--force"], env)
+    assert forced.returncode == 0, forced.stderr
+    assert ask(base, "When did the RATS officially open?")["answered"] is True

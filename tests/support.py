@@ -1,0 +1,68 @@
+"""Paths of the real corpus, and real processes on loopback for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+MEMO = ROOT / "corpus" / "weitz-2025-sino-russian-interactions-sco.md"
+MANIFEST = ROOT / "corpus" / "manifest.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def memoqa_env(tmp: Path, manifest: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMOQA_")}
+    env.update(
+        {
+            "MEMOQA_CORPUS__MANIFEST": str(manifest),
+            "MEMOQA_INDEX__PATH": str(tmp / "index"),
+            "MEMOQA_INDEX__LOCK_PATH": str(tmp / "ingest.lock"),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "memoqa"), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def wait_until(url: str, *, status: int = 200, timeout: float = 180, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == status:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout}s (last: {last})")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
