@@ -165,6 +165,53 @@ def ask(
         _print_answer(body)
 
 
+@app.command()
+def bench(
+    url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
+    questions: Annotated[
+        Path | None, typer.Option(help="Questions, one per line (default: a built-in set of 20).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Times each question is asked.")] = 1,
+) -> None:
+    """Measure /v1/search and /v1/ask latency against a running server."""
+    import statistics
+    import time
+    from importlib.resources import files
+
+    import httpx
+
+    source = questions.read_text() if questions else files("service").joinpath("bench_questions.txt").read_text()
+    items = [q.strip() for q in source.splitlines() if q.strip()]
+    if not items:
+        raise fail("no questions to ask", 2)
+    base = url.rstrip("/")
+    timings: dict[str, list[float]] = {"search": [], "ask": [], "ask (server total)": []}
+    answered = 0
+    with httpx.Client(timeout=300) as client:
+        try:
+            client.get(base + "/v1/search", params={"q": "warm up"}).raise_for_status()
+        except httpx.HTTPError as exc:
+            raise fail(f"cannot reach {base}: {exc}") from exc
+        for _ in range(rounds):
+            for q in items:
+                started = time.perf_counter()
+                client.get(base + "/v1/search", params={"q": q, "k": 10}).raise_for_status()
+                timings["search"].append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                response = client.post(base + "/v1/ask", json={"question": q})
+                response.raise_for_status()
+                timings["ask"].append((time.perf_counter() - started) * 1000)
+                body = response.json()
+                timings["ask (server total)"].append(body["timings_ms"]["total"])
+                answered += bool(body["answered"])
+    out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {answered} answered")
+    out.print(f"{'endpoint':20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, values in timings.items():
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        out.print(f"{name:20} {statistics.median(values):8.1f} {p95:8.1f} {ordered[-1]:8.1f}")
+
+
 def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     import httpx
 
