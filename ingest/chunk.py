@@ -135,6 +135,14 @@ def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
     return list(zip(sentences, notes, strict=True))
 
 
+def quotable_units(kind: str, text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """The units a passage is quoted and scored by: sentences of prose, lines
+    of lists, each with the endnotes that support it."""
+    if kind in ("list", "abbreviations", "figure", "front_matter"):
+        return [(line, ()) for line in text.split("\n") if line.strip()]
+    return cited_sentences(text)
+
+
 def passage_id(document_id: str, kind: str, section: tuple[str, ...], text: str) -> str:
     """Stable id: the same text in the same place of the same document gets the
     same id on every ingest."""

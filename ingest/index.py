@@ -35,6 +35,8 @@ from ingest.settings import IndexSettings
 SCHEMA_VERSION = 1
 _ACTIVE = "active"
 _DOCS_SUFFIX = "-docs"
+_SENTENCES_SUFFIX = "-sentences"
+_SUFFIXES = (_DOCS_SUFFIX, _SENTENCES_SUFFIX)
 # Records that only carry metadata still need a vector in Chroma.
 _PLACEHOLDER_VECTOR = [1.0]
 
@@ -285,14 +287,22 @@ class IndexStore:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
         return f"{self.prefix}-g{stamp}-{secrets.token_hex(2)}"
 
-    def create_generation(self, name: str, info: IndexInfo) -> tuple[Any, Any]:
+    def create_generation(self, name: str, info: IndexInfo) -> tuple[Any, Any, Any]:
+        """The generation's collections: passages, documents, and the passages'
+        sentences (each embedded, for sentence-level scoring)."""
         passages = self.client.create_collection(
             name,
             embedding_function=None,
             metadata={**info.to_metadata(), "hnsw:space": "cosine"},
         )
         docs = self.client.create_collection(name + _DOCS_SUFFIX, embedding_function=None)
-        return passages, docs
+        sentences = self.client.create_collection(
+            name + _SENTENCES_SUFFIX, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+        return passages, docs, sentences
+
+    def sentences(self, name: str) -> Any:
+        return self.client.get_collection(name + _SENTENCES_SUFFIX, embedding_function=None)
 
     def write_documents(self, name: str, records: list[DocumentRecord]) -> None:
         docs = self.client.get_collection(name + _DOCS_SUFFIX, embedding_function=None)
@@ -321,10 +331,10 @@ class IndexStore:
         """Generation collections (oldest first), including unfinished ones."""
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         base = f"{self.prefix}-g"
-        return sorted(n for n in names if n.startswith(base) and not n.endswith(_DOCS_SUFFIX))
+        return sorted(n for n in names if n.startswith(base) and not n.endswith(_SUFFIXES))
 
     def drop(self, name: str) -> None:
-        for collection in (name, name + _DOCS_SUFFIX):
+        for collection in (name, *(name + suffix for suffix in _SUFFIXES)):
             try:
                 self.client.delete_collection(collection)
             except Exception:  # already gone
@@ -370,12 +380,44 @@ def iter_records(collection: Any, *, include_embeddings: bool = False) -> Iterat
 
 
 @dataclass
+class SentenceVectors:
+    """Every passage's quotable units (sentences, list lines) and their embeddings."""
+
+    units: dict[str, list[str]]
+    vectors: dict[str, Any]  # passage id -> numpy matrix, one row per unit
+
+
+@dataclass
 class Snapshot:
     """The active generation, opened for reading."""
 
     info: IndexInfo
     collection: Any
     documents: dict[str, DocumentRecord]
+    sentence_collection: Any = None
+    _sentences: SentenceVectors | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def sentences(self) -> SentenceVectors:
+        """Loaded once per snapshot (about 1 MB per 150 passages)."""
+        import numpy as np
+
+        with self._lock:
+            if self._sentences is None:
+                grouped: dict[str, list[tuple[int, str, list[float]]]] = {}
+                if self.sentence_collection is not None:
+                    for r in iter_records(self.sentence_collection, include_embeddings=True):
+                        meta = r["metadata"]
+                        grouped.setdefault(str(meta["passage_id"]), []).append(
+                            (int(meta["position"]), r["document"], list(r["embedding"]))
+                        )
+                units, vectors = {}, {}
+                for pid, rows in grouped.items():
+                    rows.sort(key=lambda x: x[0])
+                    units[pid] = [text for _, text, _ in rows]
+                    vectors[pid] = np.asarray([v for _, _, v in rows], dtype=np.float32)
+                self._sentences = SentenceVectors(units, vectors)
+            return self._sentences
 
     def get(self, ids: list[str]) -> list[StoredPassage]:
         if not ids:
@@ -487,7 +529,11 @@ class IndexReader:
             if collection.count() == 0:
                 raise IndexNotReadyError(f"the active index {name} is empty: run `memoqa ingest`")
             documents = {d.id: d for d in store.documents(name)}
-            self._snapshot = Snapshot(info, collection, documents)
+            try:
+                sentence_collection = store.sentences(name)
+            except Exception:  # an index written before sentences were stored
+                sentence_collection = None
+            self._snapshot = Snapshot(info, collection, documents, sentence_collection)
             return self._snapshot
 
     def invalidate(self) -> None:

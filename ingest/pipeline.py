@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunk import CHUNKER_VERSION, Passage, chunk_document, search_text
+from ingest.chunk import CHUNKER_VERSION, Passage, chunk_document, quotable_units, search_text
 from ingest.corpus import SourceDocument, load_corpus
 from ingest.embed import Embedder, ModelRef, load_embedder, resolve_model
 from ingest.errors import CorpusError, IngestLockedError, MemoqaError
@@ -34,6 +34,7 @@ from ingest.index import (
 )
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
 from ingest.settings import Settings
+from ingest.text import plain_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -180,6 +181,13 @@ def run_ingest(
         ):
             for record in store.records(active.collection, include_embeddings=True):
                 reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
+            try:
+                from ingest.index import iter_records
+
+                for record in iter_records(store.sentences(active.collection), include_embeddings=True):
+                    reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
+            except Exception:  # a generation without sentences: embed them anew
+                pass
 
         items: list[tuple[Passage, str, str, str]] = []  # passage, title, embed text, hash
         for p in prepared:
@@ -188,7 +196,21 @@ def run_ingest(
                 digest = hashlib.sha256(f"{model.fingerprint}\x1f{text}".encode()).hexdigest()
                 items.append((passage, p.source.meta.title, text, digest))
 
+        # Each passage's quotable units (sentences, list lines), embedded for
+        # sentence-level scoring: (passage id, position, display text, embed text, hash).
+        units: list[tuple[str, int, str, str, str]] = []
+        for passage, _, _, _ in items:
+            for position, (unit, _notes) in enumerate(quotable_units(passage.kind, passage.text)):
+                plain = plain_text(unit).removeprefix("- ")
+                digest = hashlib.sha256(f"{model.fingerprint}\x1f{plain}".encode()).hexdigest()
+                units.append((passage.id, position, unit, plain, digest))
+
         missing = [(i, text) for i, (_, _, text, digest) in enumerate(items) if digest not in reusable]
+        missing += [
+            (len(items) + j, plain)
+            for j, (_, _, _, plain, digest) in enumerate(units)
+            if digest not in reusable
+        ]
         embeddings: dict[int, list[float]] = {}
         if missing:
             if embedder is None:
@@ -218,8 +240,9 @@ def run_ingest(
             created_at=utc_now(),
         )
         try:
-            collection, _ = store.create_generation(name, info)
+            collection, _, sentence_collection = store.create_generation(name, info)
             _write_passages(collection, items, embeddings, reusable, notify)
+            _write_units(sentence_collection, units, len(items), embeddings, reusable)
             now = utc_now()
             records = []
             for p in prepared:
@@ -272,8 +295,8 @@ def run_ingest(
         collection=name,
         documents=reports,
         passages=len(items),
-        embedded=len(embeddings),
-        reused=len(items) - len(embeddings),
+        embedded=sum(1 for i in embeddings if i < len(items)),
+        reused=len(items) - sum(1 for i in embeddings if i < len(items)),
         seconds=time.perf_counter() - started,
         warnings=warnings,
         removed_generations=removed,
@@ -308,3 +331,27 @@ def _write_passages(
     for start in range(0, len(nodes), page):
         store.add(nodes[start : start + page])
         notify("writing index", min(start + page, len(nodes)), len(nodes))
+
+
+def _write_units(
+    collection: Any,
+    units: list[tuple[str, int, str, str, str]],
+    offset: int,
+    embeddings: dict[int, list[float]],
+    reusable: dict[str, list[float]],
+) -> None:
+    page = 1000
+    for start in range(0, len(units), page):
+        chunk = units[start : start + page]
+        collection.add(
+            ids=[f"{pid}#{position}" for pid, position, _, _, _ in chunk],
+            documents=[unit for _, _, unit, _, _ in chunk],
+            embeddings=[
+                embeddings.get(offset + start + j) or reusable[digest]
+                for j, (_, _, _, _, digest) in enumerate(chunk)
+            ],
+            metadatas=[
+                {"passage_id": pid, "position": position, "embed_hash": digest}
+                for pid, position, _, _, digest in chunk
+            ],
+        )

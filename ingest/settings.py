@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -91,6 +91,31 @@ class AnswerSettings(_Section):
     )
 
 
+class LLMSettings(_Section):
+    model_path: Path = Field(
+        Path(".memoqa/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+        description="GGUF file of the local language model (assembled by `make setup`).",
+    )
+    n_ctx: int = Field(4096, ge=512, le=32768, description="Context window, in tokens.")
+    threads: int | None = Field(None, ge=1, le=256, description="CPU threads (default: all).")
+
+
+class JudgeSettings(_Section):
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint of the evaluation judge (e.g. "
+        "https://host/v1); unset means the local packaged model.",
+    )
+    model: str | None = Field(None, description="Model name sent to that endpoint.")
+    api_key: SecretStr | None = Field(None, description="Key for that endpoint.")
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="Time allowed per judgement.")
+    max_tokens: int = Field(600, ge=16, le=8192, description="Longest judgement.")
+    cache_path: Path = Field(
+        Path(".memoqa/judge-cache.sqlite"),
+        description="Judgements cached by their inputs, so a re-run only judges what changed.",
+    )
+
+
 class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Interface `memoqa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `memoqa serve` listens on.")
@@ -110,6 +135,8 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
 

@@ -16,31 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
-from ingest.chunk import cited_sentences
+from ingest.chunk import quotable_units
 from ingest.embed import Embedder
 from ingest.index import StoredPassage
 from ingest.text import entities, mentions, plain_text, strip_superscripts
+from service.query import is_source_question
 from service.retrieve import Hit, Retriever, SearchResult
-
-_SOURCE_QUESTION_RE = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:outlet|source|sources|publication|newspaper|news|"
-    r"agency|media|website|site|document|report|article|journal|magazine)\b"
-    r"|\bwho\s+(?:reported|published|wrote\s+about)\b|\baccording\s+to\s+(?:which|what|whom)\b"
-    r"|\b(?:cite|cites|cited|endnote|footnote)\b|\bsourced?\b",
-    re.IGNORECASE,
-)
-
-
-def is_source_question(question: str) -> bool:
-    return bool(_SOURCE_QUESTION_RE.search(question))
-
-
-# Words that ask for a source rather than name the claim ("which outlet reported ...").
-_SOURCE_WORDS = (
-    "outlet source publication newspaper news agency media website site document report "
-    "article journal magazine cite endnote footnote according publish"
-)
-
 
 @dataclass(frozen=True)
 class Evidence:
@@ -65,6 +46,7 @@ class Draft:
     claims: list[Claim] = field(default_factory=list)
     reason: str | None = None
     raw: str = ""
+    relevance: float | None = None  # the signal the answer/refusal decision was made on
 
 
 class Generator(Protocol):
@@ -98,6 +80,7 @@ class AnswerResult:
     reason: str | None
     raw_answer: str
     timings_ms: dict[str, float]
+    relevance: float | None = None
 
 
 REFUSAL = "The indexed papers do not answer this question."
@@ -124,11 +107,7 @@ def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[E
 
 
 def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
-    """The quotable units of a passage: sentences of prose, lines of lists,
-    each with the endnotes that support it."""
-    if passage.kind in ("list", "abbreviations", "figure", "front_matter"):
-        return [(line, ()) for line in passage.text.split("\n") if line.strip()]
-    return cited_sentences(passage.text)
+    return quotable_units(passage.kind, passage.text)
 
 
 def _claim_text(unit: str) -> str:
@@ -174,16 +153,22 @@ class ExtractiveGenerator:
                 units.append((e_index, position, unit, notes))
         if not units:
             return Draft(False, reason="the retrieved passages hold no text")
-        vectors = np.asarray(self.embedder.embed_texts([_claim_text(u[2]) for u in units]))
-        cosine = vectors @ search.query_vector
+        snapshot = self.retriever.snapshot()
+        stored = snapshot.sentences()
+        cosine = np.zeros(len(units), dtype=np.float32)
+        to_embed: list[int] = []
+        for i, (e_index, position, _, _) in enumerate(units):
+            matrix = stored.vectors.get(evidence[e_index].passage.id)
+            if position >= 0 and matrix is not None and position < len(matrix):
+                cosine[i] = float(matrix[position] @ search.query_vector)
+            else:
+                to_embed.append(i)  # a whole list, or an index without stored sentences
+        if to_embed:
+            fresh = np.asarray(self.embedder.embed_texts([_claim_text(units[i][2]) for i in to_embed]))
+            cosine[to_embed] = fresh @ search.query_vector
         lexical = self.retriever.lexical()
         tokenize = self.retriever.tokenizer
-        terms = search.query_terms
-        if is_source_question(question):
-            meta = set(tokenize(_SOURCE_WORDS))
-            terms = [t for t in terms if t not in meta] or terms
-        snapshot = self.retriever.snapshot()
-        acronyms = {a: x for d in snapshot.documents.values() for a, x in d.abbreviations.items()}
+        acronyms = self.retriever.acronyms()
         names = entities(question)
         note_text: dict[tuple[str, int], str] = {}
         for item in evidence[: self.evidence_passages]:
@@ -193,7 +178,7 @@ class ExtractiveGenerator:
         for (e_index, _, unit, notes), cos in zip(units, cosine, strict=True):
             item = evidence[e_index]
             sources = " ".join(note_text.get((item.passage.document_id, n), "") for n in notes)
-            cover = lexical.coverage(terms, set(tokenize(f"{unit} {sources}")))
+            cover = lexical.coverage(search.query, set(tokenize(f"{unit} {sources}")))
             sentence = 0.5 * max(float(cos), 0.0) + 0.5 * cover
             bonus = 0.05 if item.via_endnote is not None and item.via_endnote in notes else 0.0
             # A sentence that leaves out a name or number the question asks about
@@ -202,13 +187,15 @@ class ExtractiveGenerator:
             missing = sum(not mentions(n, context, acronyms) for n in names) / max(len(names), 1)
             scores.append((0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing))
         best = int(np.argmax(scores))
-        if scores[best] < self.min_relevance:
+        relevance = round(float(scores[best]), 4)
+        if relevance < self.min_relevance:
             return Draft(
                 False,
                 reason=(
-                    f"the closest passage (relevance {scores[best]:.2f}, below "
+                    f"the closest passage (relevance {relevance:.2f}, below "
                     f"{self.min_relevance:.2f}) does not address the question"
                 ),
+                relevance=relevance,
             )
         best_item = evidence[units[best][0]]
         if units[best][1] == -1:
@@ -216,7 +203,7 @@ class ExtractiveGenerator:
             items = [_claim_text(line) for line, _ in units_of(best_item.passage)]
             heading = best_item.passage.section_path[-1] if best_item.passage.section else ""
             text = (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
-            return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)])
+            return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)], relevance=relevance)
 
         floor = max(self.min_relevance, scores[best] - 0.08)
         chosen = sorted(
@@ -244,7 +231,7 @@ class ExtractiveGenerator:
             )
             for i in picked
         ]
-        return Draft(True, claims)
+        return Draft(True, claims, relevance=relevance)
 
 
 def _source_sentence(note: EndnoteSource) -> str:
@@ -258,10 +245,13 @@ def answer_question(
     retriever: Retriever,
     generator: Generator,
     top_k: int,
+    query: str | None = None,
 ) -> AnswerResult:
-    """Retrieve, generate, verify markers and cite. Called by the API, CLI and eval."""
+    """Retrieve, generate, verify markers and cite. Called by the API, CLI and eval.
+    `query` is what to retrieve with when it differs from the question as asked
+    (a follow-up made standalone)."""
     started = time.perf_counter()
-    search = retriever.search(question, top_k)
+    search = retriever.search(query or question, top_k)
     evidence = gather_evidence(search.hits, retriever, top_k)
     retrieved = time.perf_counter()
     draft = generator.generate(question, evidence, search)
@@ -311,6 +301,7 @@ def answer_question(
         generator=generator.name,
         reason=None if answered else (draft.reason or "no supported claim"),
         raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
+        relevance=draft.relevance,
         timings_ms={
             "retrieve": round((retrieved - started) * 1000, 1),
             "answer": round((finished - retrieved) * 1000, 1),

@@ -10,6 +10,7 @@ from ingest.index import IndexReader
 from ingest.settings import Settings
 from ingest.text import Tokenizer
 from service.answer import AnswerResult, ExtractiveGenerator, Generator, answer_question
+from service.conversation import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 
 GENERATORS = ("extractive",)
@@ -23,12 +24,17 @@ class Engine:
     retriever: Retriever
     generator: Generator
 
-    def ask(self, question: str, top_k: int | None = None) -> AnswerResult:
+    def ask(
+        self, question: str, top_k: int | None = None, history: list[Turn] | None = None
+    ) -> AnswerResult:
+        """Answer `question`; with earlier turns, a follow-up is made standalone first."""
+        query = standalone_question(question, history) if history else None
         return answer_question(
             question,
             retriever=self.retriever,
             generator=self.generator,
             top_k=top_k or self.settings.retrieval.top_k,
+            query=query,
         )
 
     def search(self, query: str, k: int | None = None) -> SearchResult:

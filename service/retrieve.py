@@ -1,40 +1,70 @@
-"""Retrieval: dense (Chroma through llama-index) and lexical (BM25) candidates,
-fused by reciprocal rank, each scored with a relevance in [0, 1].
+"""Retrieval in stages, each of which can be switched off:
 
-Relevance = mean of the passage's cosine similarity to the question and the
-share of the question's content terms (weighted by rarity) that the passage
-contains. It orders the results and tells the answerer whether the corpus
-speaks to the question at all.
+1. candidates: dense (the packaged embedder, Chroma through llama-index) and
+   lexical (BM25 over the same passages' search text), fused by reciprocal rank;
+2. rerank: each candidate scored by its best-matching sentence (sentence
+   embeddings stored at ingest), its own similarity, the rarity-weighted share
+   of the question's concepts it names (acronyms count in either spelling),
+   and quoted phrases it contains; the score is a relevance in [0, 1];
+3. diversity: a passage nearly identical to a better one is dropped;
+4. companions: for a source question, an endnote and the passage that cites it
+   come back together.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from ingest.embed import Embedder
 from ingest.index import IndexReader, Snapshot, StoredPassage
 from ingest.text import Tokenizer
+from service.query import Query, analyse
 
 RRF_K = 60
 
 
 @dataclass(frozen=True)
+class RetrievalOptions:
+    dense: bool = True
+    lexical: bool = True
+    rerank: bool = True
+    diversity: float = 0.8  # token Jaccard at or above which a passage is a near-duplicate
+    companions: bool = True
+    # An endnote matched by the claim it supports lends its score to the passage
+    # that makes the claim, and ranks a little below it unless a source is asked for.
+    endnote_discount: float = 0.9
+    candidates: int = 30
+    # Rerank weights: best sentence, whole passage, concept coverage; phrase bonus.
+    w_sentence: float = 0.45
+    w_passage: float = 0.15
+    w_coverage: float = 0.40
+    w_phrase: float = 0.10
+
+
+@dataclass(frozen=True)
 class Hit:
     passage: StoredPassage
-    score: float  # relevance in [0, 1]
-    dense: float  # cosine similarity
-    coverage: float  # weighted share of question terms present
+    score: float  # relevance in [0, 1]; results are ordered by it
+    dense: float  # cosine similarity of the passage
+    coverage: float  # weighted share of the question's concepts the passage names
+    sentence: float = 0.0  # cosine similarity of its best sentence
 
 
 @dataclass
 class SearchResult:
     hits: list[Hit]
     query_vector: np.ndarray
-    query_terms: list[str]
+    query: Query
+
+    @property
+    def query_terms(self) -> list[str]:
+        return self.query.terms
 
 
 class LexicalIndex:
@@ -48,6 +78,9 @@ class LexicalIndex:
         self.position = {pid: i for i, pid in enumerate(self.ids)}
         tokens = [tokenizer(p.search_text()) for p in passages]
         self.terms = [set(t) for t in tokens]
+        # What each passage shows (an endnote's search text also holds the claim it
+        # supports, which would make it look like a copy of the citing passage).
+        self.shown = [set(tokenizer(p.text)) for p in passages]
         self.df = Counter(t for terms in self.terms for t in terms)
         self.bm25 = bm25s.BM25()
         self.bm25.index(tokens, show_progress=False)
@@ -56,41 +89,62 @@ class LexicalIndex:
         n, df = len(self.ids), self.df.get(term, 0)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def coverage(self, query_terms: list[str], terms: set[str]) -> float:
-        unique = set(query_terms)
-        total = sum(self.idf(t) for t in unique)
-        if total <= 0:
-            return 0.0
-        return sum(self.idf(t) for t in unique if t in terms) / total
+    def coverage(self, query: Query | list[str], terms: set[str]) -> float:
+        """Share of the question's concepts (weighted by rarity) that `terms` names."""
+        if isinstance(query, list):
+            from service.query import Concept
 
-    def top(self, query_terms: list[str], n: int) -> list[tuple[str, float]]:
-        if not query_terms:
-            return []
-        scores = self.bm25.get_scores(query_terms)
-        order = np.argsort(-scores)[:n]
-        return [(self.ids[i], float(scores[i])) for i in order if scores[i] > 0]
+            concepts = [Concept((frozenset([t]),)) for t in dict.fromkeys(query)]
+        else:
+            concepts = query.concepts
+        total = covered = 0.0
+        for concept in concepts:
+            weight = max(
+                sum(self.idf(t) for t in alt) / max(len(alt), 1) for alt in concept.alternatives
+            )
+            total += weight
+            if concept.covered_by(terms):
+                covered += weight
+        return covered / total if total > 0 else 0.0
+
+    def scores(self, terms: list[str]) -> np.ndarray:
+        if not terms:
+            return np.zeros(len(self.ids))
+        return np.asarray(self.bm25.get_scores(terms))
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
 
 
 class Retriever:
-    """Hybrid retrieval over the active index generation."""
+    """Retrieval over the active index generation."""
 
     def __init__(
-        self, index: IndexReader, embedder: Embedder, tokenizer: Tokenizer, *, candidates: int = 30
+        self,
+        index: IndexReader,
+        embedder: Embedder,
+        tokenizer: Tokenizer,
+        *,
+        options: RetrievalOptions | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.tokenizer = tokenizer
-        self.candidates = candidates
-        self._lexical: tuple[str, LexicalIndex] | None = None
+        self.options = options or RetrievalOptions()
+        self._state_cache: tuple[str, LexicalIndex, dict[str, str]] | None = None
         self._lock = threading.Lock()
 
-    def _state(self) -> tuple[Snapshot, LexicalIndex]:
+    def _state(self) -> tuple[Snapshot, LexicalIndex, dict[str, str]]:
         snapshot = self.index.snapshot()
         with self._lock:
-            if self._lexical is None or self._lexical[0] != snapshot.info.collection:
+            if self._state_cache is None or self._state_cache[0] != snapshot.info.collection:
                 lexical = LexicalIndex(snapshot.passages(), self.tokenizer)
-                self._lexical = (snapshot.info.collection, lexical)
-            return snapshot, self._lexical[1]
+                acronyms = {
+                    a: x for d in snapshot.documents.values() for a, x in d.abbreviations.items()
+                }
+                self._state_cache = (snapshot.info.collection, lexical, acronyms)
+            return snapshot, self._state_cache[1], self._state_cache[2]
 
     def snapshot(self) -> Snapshot:
         return self._state()[0]
@@ -98,40 +152,55 @@ class Retriever:
     def lexical(self) -> LexicalIndex:
         return self._state()[1]
 
-    def search(self, query: str, k: int) -> SearchResult:
+    def acronyms(self) -> dict[str, str]:
+        return self._state()[2]
+
+    def analyse(self, question: str) -> Query:
+        return analyse(question, self.tokenizer, self.acronyms())
+
+    def search(self, question: str, k: int, options: RetrievalOptions | None = None) -> SearchResult:
         try:
-            return self._search(query, k)
+            return self._search(question, k, options or self.options)
         except Exception as exc:
             # The generation may have been pruned between the registry read and the
             # query; reopen once before giving up.
             if "does not exist" not in str(exc) and "NotFound" not in type(exc).__name__:
                 raise
             self.index.invalidate()
-            return self._search(query, k)
+            return self._search(question, k, options or self.options)
 
-    def _search(self, query: str, k: int) -> SearchResult:
+    def _dense(self, snapshot: Snapshot, vector: np.ndarray, n: int) -> dict[str, float]:
         from llama_index.core.vector_stores.types import VectorStoreQuery
         from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        snapshot, lexical = self._state()
-        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
-        terms = self.tokenizer(query)
-        n = max(self.candidates, k)
 
         store = ChromaVectorStore(chroma_collection=snapshot.collection)
         result = store.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n))
         # ChromaVectorStore reports exp(-distance); with cosine distance that is exp(cos - 1).
-        dense = {
+        return {
             node.node_id: 1.0 + math.log(max(sim, 1e-12))
             for node, sim in zip(result.nodes or [], result.similarities or [], strict=True)
         }
-        lexical_top = lexical.top(terms, n)
+
+    def _search(self, question: str, k: int, opt: RetrievalOptions) -> SearchResult:
+        snapshot, lexical, _ = self._state()
+        query = self.analyse(question)
+        vector = np.asarray(self.embedder.embed_query(query.dense_text), dtype=np.float32)
+        n = max(opt.candidates, k)
+
+        dense = self._dense(snapshot, vector, n) if opt.dense else {}
+        bm25 = lexical.scores(query.terms) if opt.lexical else np.zeros(len(lexical.ids))
+        lexical_top = [lexical.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
 
         fused: dict[str, float] = {}
-        for ranking in (list(dense), [pid for pid, _ in lexical_top]):
+        for ranking in (list(dense), lexical_top):
             for rank, pid in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
         candidates = sorted(fused, key=fused.__getitem__, reverse=True)[:n]
+        if opt.rerank:
+            for pid in list(candidates):
+                i = lexical.position.get(pid)
+                if i is not None and lexical.passages[i].kind == "endnote":
+                    candidates += [c for c in lexical.passages[i].cited_by if c not in candidates]
 
         missing = [pid for pid in candidates if pid not in dense]
         if missing:
@@ -139,14 +208,93 @@ class Retriever:
             for pid, emb in zip(got["ids"], got["embeddings"], strict=True):
                 dense[pid] = float(np.dot(np.asarray(emb, dtype=np.float32), vector))
 
+        sentences = snapshot.sentences() if opt.rerank else None
+        phrases = [p.lower() for p in query.phrases]
+        top_fused = max(fused.values(), default=1.0)
         hits = []
         for pid in candidates:
             i = lexical.position.get(pid)
             if i is None:
                 continue
-            cover = lexical.coverage(terms, lexical.terms[i])
+            passage = lexical.passages[i]
+            cover = lexical.coverage(query, lexical.terms[i])
             cosine = dense.get(pid, 0.0)
-            score = 0.5 * max(cosine, 0.0) + 0.5 * cover
-            hits.append(Hit(lexical.passages[i], round(score, 4), round(cosine, 4), round(cover, 4)))
+            best_sentence = 0.0
+            if sentences is not None and pid in sentences.vectors:
+                best_sentence = float(np.max(sentences.vectors[pid] @ vector))
+            if opt.rerank:
+                phrase = (
+                    sum(p in re.sub(r"\s+", " ", passage.text.lower()) for p in phrases) / len(phrases)
+                    if phrases
+                    else 0.0
+                )
+                score = (
+                    opt.w_sentence * max(best_sentence, cosine, 0.0)
+                    + opt.w_passage * max(cosine, 0.0)
+                    + opt.w_coverage * cover
+                    + opt.w_phrase * phrase
+                )
+                score = min(score, 1.0)
+            elif opt.dense and opt.lexical:
+                score = fused[pid] / top_fused
+            elif opt.dense:
+                score = max(cosine, 0.0)
+            else:
+                score = float(bm25[i] / (bm25.max() or 1.0))
+            hits.append(Hit(passage, score, round(cosine, 4), round(cover, 4), round(best_sentence, 4)))
+        if opt.rerank:
+            hits = self._fold_endnotes(hits, query)
         hits.sort(key=lambda h: h.score, reverse=True)
-        return SearchResult(hits[:k], vector, terms)
+
+        if opt.diversity < 1.0:
+            kept: list[Hit] = []
+            for hit in hits:
+                terms = lexical.shown[lexical.position[hit.passage.id]]
+                if any(
+                    _jaccard(terms, lexical.shown[lexical.position[h.passage.id]]) >= opt.diversity
+                    for h in kept
+                ):
+                    continue
+                kept.append(hit)
+            hits = kept
+        if opt.companions and query.source:
+            hits = self._with_companions(hits, k, snapshot)
+        return SearchResult(hits[:k], vector, query)
+
+    def _fold_endnotes(self, hits: list[Hit], query: Query) -> list[Hit]:
+        by_id = {h.passage.id: h for h in hits}
+        lifted: dict[str, float] = {}
+        for hit in hits:
+            if hit.passage.kind != "endnote":
+                continue
+            for pid in hit.passage.cited_by:
+                if pid in by_id:
+                    lifted[pid] = max(lifted.get(pid, 0.0), hit.score)
+        discount = 1.0 if query.source else self.options.endnote_discount
+        out = []
+        for hit in hits:
+            score = hit.score * discount if hit.passage.kind == "endnote" else hit.score
+            score = max(score, lifted.get(hit.passage.id, 0.0))
+            out.append(replace(hit, score=round(min(score, 1.0), 4)))
+        return out
+
+    def _with_companions(self, hits: list[Hit], k: int, snapshot: Snapshot) -> list[Hit]:
+        """For a source question: the best endnote brings its citing passage, the
+        best passage brings the endnotes it cites, right after it."""
+        top = hits[: max(k, 1)]
+        present = {h.passage.id for h in top}
+        out: list[Hit] = []
+        for hit in top[:2]:
+            out.append(hit)
+            p = hit.passage
+            partners = (
+                snapshot.get(list(p.cited_by)[:1])
+                if p.kind == "endnote"
+                else snapshot.endnotes(p.document_id, p.endnotes)[:2]
+            )
+            for partner in partners:
+                if partner.id not in present:
+                    out.append(replace(hit, passage=partner))
+                    present.add(partner.id)
+        out += [h for h in top[2:] if h not in out]
+        return out

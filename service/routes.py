@@ -13,6 +13,8 @@ from ingest.index import StoredPassage
 from service import schemas
 from service.answer import AnswerResult, EndnoteSource
 from service.deps import EngineDep
+from service.conversation import Turn
+from service.engine import Engine
 
 router = APIRouter(prefix="/v1")
 probes = APIRouter()
@@ -67,6 +69,14 @@ def ask(body: schemas.AskRequest, engine: EngineDep) -> schemas.AskResponse:
     return to_response(engine.ask(body.question, body.top_k))
 
 
+@router.post("/chat", response_model=schemas.AskResponse, summary="Answer the last turn of a conversation")
+def chat(body: schemas.ChatRequest, engine: EngineDep) -> schemas.AskResponse:
+    """Answer the last user message; follow-ups are resolved against the earlier turns."""
+    *earlier, last = body.messages
+    history = [Turn(m.role, m.content) for m in earlier]
+    return to_response(engine.ask(last.content.strip(), body.top_k, history))
+
+
 @router.get("/search", response_model=schemas.SearchResponse, summary="Retrieve passages")
 def search(
     engine: EngineDep,
@@ -76,7 +86,11 @@ def search(
     """Passages most relevant to `q`, best first: retrieval only, no answer."""
     if not q.strip():
         raise _blank("q")
-    result = engine.search(q.strip(), k)
+    return search_response(engine, q.strip(), k)
+
+
+def search_response(engine: Engine, q: str, k: int) -> schemas.SearchResponse:
+    result = engine.search(q, k)
     snapshot = engine.retriever.snapshot()
     passages = []
     for hit in result.hits:

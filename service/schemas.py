@@ -5,9 +5,12 @@ Fields may be added; none may be removed or change meaning.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 MAX_QUESTION_CHARS = 2000
+MAX_CHAT_MESSAGES = 40
 
 
 class AskRequest(BaseModel):
@@ -31,6 +34,36 @@ class AskRequest(BaseModel):
         if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
             raise ValueError("question must not contain control characters")
         return value.strip()
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: StrictStr = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        max_length=MAX_CHAT_MESSAGES,
+        description="The conversation so far, oldest first; the last message is the user's question.",
+    )
+    top_k: StrictInt | None = Field(None, ge=1, le=20, description="Passages to retrieve (1..20).")
+
+    @field_validator("messages")
+    @classmethod
+    def _ends_with_user(cls, value: list[ChatMessage]) -> list[ChatMessage]:
+        if value[-1].role != "user":
+            raise ValueError("the last message must be the user's question")
+        last = value[-1].content
+        if not last.strip():
+            raise ValueError("the question must not be empty or whitespace")
+        if any(ord(c) < 32 and c not in "\t\n\r" for c in last):
+            raise ValueError("the question must not contain control characters")
+        return value
 
 
 class Endnote(BaseModel):

@@ -58,3 +58,74 @@ class FailingEmbedder(Embedder):
         if self.calls > self.fail_after:
             raise RuntimeError("embedding failed")
         return super().embed_texts(texts)
+
+
+def value_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> Any:
+    """The simplest JSON value that satisfies a JSON schema (for a fake judge)."""
+    root = root or schema
+    if "$ref" in schema:
+        name = schema["$ref"].split("/")[-1]
+        return value_from_schema(root["$defs"][name], root)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: value_from_schema(props[k], root) for k in schema.get("required", props)}
+    if kind == "array":
+        return [value_from_schema(schema.get("items", {"type": "string"}), root)]
+    if kind == "integer":
+        return max(1, schema.get("minimum", 1)) if schema.get("maximum", 1) >= 1 else schema.get("minimum", 0)
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return True
+    return "A statement."
+
+
+class SchemaJudge:
+    """A deterministic judge: answers every prompt with the simplest reply its
+    schema allows; fails on prompts containing `fail_on`."""
+
+    identity = "fake:schema"
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.fail_on = fail_on
+        self.calls = 0
+        self.cached = 0
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> str:
+        import json
+
+        from eval.judge import JudgeError
+
+        self.calls += 1
+        if self.fail_on and self.fail_on in messages[0]["content"]:
+            raise JudgeError("judge timed out")
+        return json.dumps(value_from_schema(schema or {"type": "string"}))
+
+
+class FakeClient:
+    """Answers like the API would, from a fixed table; counts calls."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.answers = answers
+        self.asked = 0
+
+    def search(self, q: str, k: int) -> dict[str, Any]:
+        text = self.answers.get(q, "nothing relevant")
+        return {"passages": [{"passage_id": "d-1", "kind": "paragraph", "section": "S", "score": 0.9, "text": text}]}
+
+    def ask(self, question: str, top_k: int | None = None, history: Any = None) -> dict[str, Any]:
+        self.asked += 1
+        text = self.answers.get(question)
+        if text is None:
+            return {"answer": "No.", "answered": False, "citations": [], "reason": "not relevant",
+                    "generator": "fake", "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0}}
+        citation = {"ref": 1, "passage_id": "d-1", "section": "S", "text": text, "quote": text,
+                    "endnotes": [], "score": 0.9}
+        return {"answer": f"{text} [1]", "answered": True, "citations": [citation], "reason": None,
+                "generator": "fake", "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0}}
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": "fake", "index": "fake-index"}

@@ -1,0 +1,3 @@
+"""Evaluation: the same retrieve/answer code the API uses -> metrics -> report, baseline gate."""
+
+import service  # noqa: F401  (the offline environment, through ingest)

@@ -1,0 +1,228 @@
+"""`memoqa eval`: did this change make answers worse? The whole `memoqa`
+command is assembled here, at the top of the import chain."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ingest.errors import MemoqaError
+from service.cli import app, err, fail, out, settings_with
+
+eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
+app.add_typer(eval_app, name="eval")
+
+PROFILES = {
+    "ci": {"judged": "slice", "split": "all"},
+    "full": {"judged": "all", "split": "all"},
+}
+HERE = Path(__file__).parent
+
+
+@eval_app.callback(invoke_without_command=True)
+def evaluate(
+    ctx: typer.Context,
+    profile: Annotated[str, typer.Option(help="ci (judged metrics on a fixed slice) or full.")] = "ci",
+    split: Annotated[str | None, typer.Option(help="dev, test or all.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    judged: Annotated[str | None, typer.Option(help="none, slice or all.")] = None,
+    judge_url: Annotated[str | None, typer.Option(help="OpenAI-compatible judge endpoint.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
+    judge_key: Annotated[str | None, typer.Option(help="API key for that endpoint.")] = None,
+    url: Annotated[str | None, typer.Option(help="Evaluate a running server over HTTP.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
+    baseline: Annotated[Path | None, typer.Option(help="Baseline to compare with.")] = None,
+    update_baseline: Annotated[bool, typer.Option(help="Write this run as the baseline.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Also copy the Markdown report here.")] = None,
+    questions: Annotated[Path, typer.Option(help="Question set (JSON Lines).")] = HERE / "questions.jsonl",
+) -> None:
+    """Run the evaluation; with --baseline, exit 1 when quality regressed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from eval.client import Client, HttpClient, InProcessClient
+    from eval.dataset import JUDGE_CASES, load_items
+    from eval.judge import build_judge
+    from eval.report import compare, load_baseline, update_baseline as write_baseline, write_reports
+    from eval.runner import EvalConfig, run_eval
+
+    if profile not in PROFILES:
+        raise fail(f"unknown profile '{profile}': choose ci or full", 2)
+    config = EvalConfig(
+        profile=profile,
+        split=split or PROFILES[profile]["split"],
+        limit=limit,
+        judged=judged or PROFILES[profile]["judged"],
+    )
+    if config.split not in ("dev", "test", "all") or config.judged not in ("none", "slice", "all"):
+        raise fail("--split is dev, test or all; --judged is none, slice or all", 2)
+    settings = settings_with(judge={"base_url": judge_url, "model": judge_model, "api_key": judge_key})
+    try:
+        items = load_items(questions)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc), 2) from exc
+    target = out_dir or Path("eval/runs") / profile
+
+    def judge_factory() -> Any:
+        return build_judge(settings.judge, settings.llm)
+
+    def embeddings_factory() -> Any:
+        from ragas.embeddings import LlamaIndexEmbeddingsWrapper
+
+        from ingest.embed import load_embedder
+
+        return LlamaIndexEmbeddingsWrapper(load_embedder(settings.embedding.model).model)
+
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def notify(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            client: Client = HttpClient(url) if url else InProcessClient(settings)
+            result = run_eval(
+                items,
+                config,
+                client,
+                target,
+                judge_factory=judge_factory if config.judged != "none" else None,
+                embeddings_factory=embeddings_factory,
+                judge_cases=JUDGE_CASES,
+                judge_timeout_s=settings.judge.timeout_s,
+                progress=notify,
+            )
+        except MemoqaError as exc:
+            raise fail(str(exc)) from exc
+    result.seconds["total"] = round(time.perf_counter() - started, 1)
+
+    comparison = None
+    if baseline is not None and not update_baseline:
+        section = load_baseline(baseline, profile)
+        if section is None:
+            raise fail(f"{baseline} has no '{profile}' baseline: run with --update-baseline first", 2)
+        comparison = compare(result, section)
+    paths = write_reports(target, result, comparison)
+    _print_summary(result)
+    out.print(f"report: {paths['markdown']} and {paths['html']}; rows: {paths['rows']}")
+    if report is not None:
+        shutil.copyfile(paths["markdown"], report)
+    if update_baseline:
+        path = baseline or HERE / "baseline.json"
+        write_baseline(path, result)
+        out.print(f"baseline '{profile}' written to {path}")
+    if comparison is not None:
+        for note in comparison.notes:
+            out.print(f"[yellow]note:[/] {note}")
+        for line in comparison.improvements:
+            out.print(f"[green]improved[/] {line}")
+        for line in comparison.question_regressions:
+            out.print(f"[yellow]question regressed[/] {line}")
+        for line in comparison.regressions:
+            out.print(f"[bold red]REGRESSION[/] {line}")
+        if comparison.failed:
+            raise typer.Exit(1)
+        out.print("no regression against the baseline")
+
+
+def _print_summary(result: Any) -> None:
+    from eval.dataset import KINDS
+
+    agg = result.aggregates
+    columns = ["n", "hit@5", "mrr@10", "key_facts", "correct", "refused", "faithfulness", "citation_recall"]
+    out.print(f"{'group':20}" + "".join(f"{c:>16}" for c in columns))
+    for group in ["all", *[f"kind:{k}" for k in KINDS], "split:dev", "split:test"]:
+        row = agg.get(group)
+        if not row:
+            continue
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            cells.append(f"{'–' if v is None else (f'{v:.3f}' if isinstance(v, float) else v):>16}")
+        out.print(f"{group:20}" + "".join(cells))
+    r = agg["refusal"]
+    out.print(
+        f"refusal: unanswerable refused {r['unanswerable_refused']}, answerable wrongly refused "
+        f"{r['answerable_wrongly_refused']}"
+    )
+    if result.judge_check:
+        out.print(f"judge accuracy on {result.judge_check['cases']} support cases: {result.judge_check['accuracy']}")
+    out.print(f"time: {result.seconds}")
+
+
+@eval_app.command("retrieval")
+def retrieval(
+    split: Annotated[str, typer.Option(help="dev, test or all.")] = "test",
+    questions: Annotated[Path, typer.Option(help="Question set (JSON Lines).")] = HERE / "questions.jsonl",
+    calibrate: Annotated[bool, typer.Option(help="Also tabulate the refusal threshold.")] = True,
+) -> None:
+    """Compare retrieval stages and the naive baseline side by side."""
+    from eval.dataset import load_items
+    from eval.retrieval import compare_stages, per_kind, refusal_signal, table, threshold_table
+    from service.engine import build_engine
+
+    settings = settings_with()
+    items = [i for i in load_items(questions) if split == "all" or i.split == split]
+    try:
+        engine = build_engine(settings)
+        results = compare_stages(settings, engine, items)
+    except MemoqaError as exc:
+        raise fail(str(exc)) from exc
+    answerable = [i for i in items if i.kind != "unanswerable"]
+    out.print(f"{len(answerable)} answerable questions, split {split}; search latency in-process, 2 threads\n")
+    out.print(table(results))
+    out.print(f"\nper kind, {results[-1].name}:\n")
+    out.print(per_kind(results[-1]))
+    if calibrate:
+        signal = refusal_signal(engine, items)
+        current = settings.answer.min_relevance
+        grid = sorted({round(current + d, 2) for d in (-0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1)})
+        out.print(f"\nrefusal signal (answerer relevance), {len(items)} questions; configured threshold {current}:\n")
+        out.print("| threshold | precision (unanswerable) | recall (unanswerable) | answerable refused |")
+        out.print("|---|---|---|---|")
+        for row in threshold_table(signal, grid):
+            out.print(
+                f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+                f"{row['answerable_refused']:.3f} |"
+            )
+
+
+@eval_app.command("validate")
+def validate_questions(
+    files: Annotated[list[Path] | None, typer.Argument(help="Question files.")] = None,
+) -> None:
+    """Check the question set: schema, and that every evidence span is in the corpus."""
+    from eval.dataset import QUESTIONS, corpus_text, load_items, summary, validate
+
+    settings = settings_with()
+    try:
+        items = [i for f in (files or [QUESTIONS]) for i in load_items(f)]
+        problems = validate(items, corpus_text(settings.corpus.manifest))
+    except (OSError, ValueError, MemoqaError) as exc:
+        raise fail(str(exc), 2) from exc
+    for problem in problems:
+        err.print(problem)
+    out.print(summary(items))
+    if problems:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,338 @@
+"""Reports (Markdown and a self-contained HTML page) and the baseline gate."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.dataset import KINDS
+from eval.runner import JUDGED_METRICS, RunResult, summary_row
+
+TABLE_METRICS = (
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "evidence_recall@10",
+    "key_facts",
+    "correct",
+    "cited_evidence",
+    "wrongly_refused",
+    "refused",
+    "string_presence",
+    "non_llm_context_recall",
+    *JUDGED_METRICS,
+)
+LOWER_IS_BETTER = {"wrongly_refused", "answerable_wrongly_refused"}
+RETRIEVAL = ("hit@", "mrr@", "evidence_recall@", "non_llm_context_recall")
+
+
+# --- the baseline gate -----------------------------------------------------------
+
+
+def tolerance(metric: str) -> float:
+    if metric.startswith(RETRIEVAL):
+        return 0.02
+    if metric in JUDGED_METRICS:
+        return 0.05
+    return 0.03
+
+
+def gated(metric: str) -> bool:
+    return not (metric == "n" or metric.startswith("latency_") or metric.endswith(("_n", "_failed")))
+
+
+@dataclass
+class Comparison:
+    regressions: list[str] = field(default_factory=list)
+    improvements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    question_regressions: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions)
+
+
+def compare(result: RunResult, baseline: dict[str, Any]) -> Comparison:
+    """Compare a run with the baseline of the same profile, metric by metric,
+    with tolerances; a group of n questions also tolerates one question's change."""
+    cmp = Comparison()
+    base_meta = baseline["meta"]
+    if base_meta.get("questions_fingerprint") != result.meta["questions_fingerprint"]:
+        cmp.notes.append(
+            "the question set differs from the baseline's: figures compared, but some moves "
+            "come from the questions, not the system"
+        )
+    same_judge = base_meta.get("judge") == result.meta.get("judge")
+    if not same_judge:
+        cmp.notes.append(
+            f"judged metrics NOT compared: the baseline was judged by {base_meta.get('judge')}, "
+            f"this run by {result.meta.get('judge')}"
+        )
+    for group, metrics in result.aggregates.items():
+        before = baseline["aggregates"].get(group)
+        if not isinstance(before, dict) or not (group in ("all", "refusal") or group.startswith("kind:")):
+            continue
+        n = metrics.get("n") or before.get("n") or 0
+        for metric, now in metrics.items():
+            was = before.get(metric)
+            if not gated(metric) or now is None or was is None:
+                continue
+            if metric in JUDGED_METRICS and not same_judge:
+                continue
+            allowed = tolerance(metric)
+            if n and group != "refusal":
+                allowed = max(allowed, 1.0 / n + 1e-9)
+            delta = now - was if metric not in LOWER_IS_BETTER else was - now
+            line = f"{group} {metric}: {was:.3f} -> {now:.3f}"
+            if delta < -allowed:
+                cmp.regressions.append(f"{line} (tolerance {allowed:.3f})")
+            elif delta > allowed:
+                cmp.improvements.append(line)
+    before_q = baseline.get("questions", {})
+    for row in result.rows:
+        was = before_q.get(row["id"])
+        if not was:
+            continue
+        now = summary_row(row)
+        for key in ("hit@5", "correct", "refused", "cited_evidence"):
+            if was.get(key) == 1.0 and now.get(key) == 0.0:
+                cmp.question_regressions.append(f"{row['id']} ({row['kind']}): {key} lost — {row['question']}")
+    return cmp
+
+
+def baseline_section(result: RunResult) -> dict[str, Any]:
+    return {
+        "meta": result.meta,
+        "aggregates": result.aggregates,
+        "judge_check": {k: v for k, v in (result.judge_check or {}).items() if k != "errors"} or None,
+        "questions": {r["id"]: summary_row(r) for r in result.rows},
+    }
+
+
+def update_baseline(path: Path, result: RunResult) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {"profiles": {}}
+    data["profiles"][result.meta["profile"]] = baseline_section(result)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def load_baseline(path: Path, profile: str) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    section: dict[str, Any] | None = json.loads(path.read_text())["profiles"].get(profile)
+    return section
+
+
+# --- Markdown ---------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _table(result: RunResult, groups: list[str]) -> list[str]:
+    present = [m for m in TABLE_METRICS if any(result.aggregates.get(g, {}).get(m) is not None for g in groups)]
+    lines = ["| group | n | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
+    for group in groups:
+        row = result.aggregates.get(group)
+        if not row:
+            continue
+        cells = [_fmt(row.get(m)) for m in present]
+        lines.append(f"| {group} | {row['n']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def worst(result: RunResult, count: int = 10) -> list[dict[str, Any]]:
+    def badness(row: dict[str, Any]) -> float:
+        m, j = row["metrics"], row["judged"]
+        if row["kind"] == "unanswerable":
+            return 2.0 * (1 - m.get("refused", 0.0))
+        return (
+            (1 - m.get("correct", 0.0))
+            + (1 - m.get("hit@5", 0.0))
+            + (1 - j.get("faithfulness", 1.0))
+            + (1 - j.get("citation_recall", 1.0))
+        )
+
+    ranked = sorted(result.rows, key=badness, reverse=True)
+    return [r for r in ranked if badness(r) > 0][:count]
+
+
+def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
+    meta, agg = result.meta, result.aggregates
+    target = meta["target"]
+    lines = [
+        f"# memoqa evaluation: profile `{meta['profile']}`",
+        "",
+        f"- run: {meta['created_at']}, {meta['questions']} questions (split {meta['split']}), "
+        f"memoqa {meta['versions']['memoqa']}",
+        f"- system: {target.get('mode')}, index `{target.get('index')}`, embedding "
+        f"`{target.get('embed_model', '?')}`, generator `{target.get('generator', '?')}`",
+        f"- corpus fingerprint `{target.get('corpus_fingerprint', '?')}`, question set "
+        f"`{meta['questions_fingerprint']}`",
+        f"- judge: `{meta.get('judge') or 'none'}`; judged questions: "
+        f"{len(meta['judged_ids'])} ({meta['judged']})",
+        f"- time: {result.seconds}",
+        "",
+        "## By kind",
+        "",
+        *_table(result, ["all"] + [f"kind:{k}" for k in KINDS]),
+        "",
+        "## By split",
+        "",
+        *_table(result, ["split:dev", "split:test"]),
+        "",
+        "Retrieval metrics count a passage when it contains an evidence span; `correct` needs "
+        "every key fact in an answer that was not refused. Judged metrics are means over the "
+        "questions they apply to (answer-level ones skip refusals).",
+        "",
+        "## Refusal",
+        "",
+        f"- unanswerable questions refused: {_fmt(agg['refusal']['unanswerable_refused'])}",
+        f"- answerable questions wrongly refused: {_fmt(agg['refusal']['answerable_wrongly_refused'])}",
+        f"- refusals that were right (precision): {_fmt(agg['refusal']['refusal_precision'])}",
+        "",
+        "## Latency (ms)",
+        "",
+        "| part | p50 | p95 |",
+        "|---|---|---|",
+    ]
+    for part in ("search", "retrieve", "answer", "total"):
+        lines.append(
+            f"| {part} | {_fmt(agg['all'][f'latency_{part}_p50_ms'])} | {_fmt(agg['all'][f'latency_{part}_p95_ms'])} |"
+        )
+    if result.judge_check:
+        check = result.judge_check
+        lines += [
+            "",
+            "## How far to trust the judge",
+            "",
+            f"On {check['cases']} hand-labelled (statement, passage) support cases the judge was "
+            f"right {_fmt(check['accuracy'])} of the time (supported cases {_fmt(check['true_positive_rate'])}, "
+            f"unsupported {_fmt(check['true_negative_rate'])}; {check['failed']} failed).",
+            "",
+            "| case type | accuracy |",
+            "|---|---|",
+            *[f"| {k} | {_fmt(v)} |" for k, v in check["by_type"].items()],
+        ]
+    failures = [(r["id"], m, why) for r in result.rows for m, why in r["failures"].items()]
+    if failures:
+        lines += ["", "## Judge failures", ""]
+        lines += [f"- {i} {m}: {why}" for i, m, why in failures]
+    lines += ["", "## Weakest answers", ""]
+    for row in worst(result):
+        lines.append(f"### {row['id']} ({row['kind']}): {row['question']}")
+        lines.append("")
+        for turn in row["history"]:
+            lines.append(f"> earlier {turn['role']}: {turn['content']}")
+        lines.append(f"- answer: {row['answer']}")
+        lines.append(f"- reference: {row['reference']}")
+        if row["citations"]:
+            cites = "; ".join(f"[{c['ref']}] {c['section']} ({c['passage_id']})" for c in row["citations"])
+            lines.append(f"- citations: {cites}")
+        scores = {**row["metrics"], **row["judged"]}
+        lines.append("- scores: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
+        lines.append("")
+    if comparison is not None:
+        lines += ["## Against the baseline", ""]
+        lines += [f"- note: {n}" for n in comparison.notes]
+        lines += [f"- REGRESSION {r}" for r in comparison.regressions] or ["- no regression"]
+        lines += [f"- improved {i}" for i in comparison.improvements]
+        lines += [f"- question regressed: {q}" for q in comparison.question_regressions]
+    return "\n".join(lines) + "\n"
+
+
+# --- HTML -------------------------------------------------------------------------
+
+
+def _bars(title: str, series: dict[str, float | None], width: int = 560) -> str:
+    bar_h, gap, label_w = 18, 6, 150
+    items = list(series.items())
+    height = len(items) * (bar_h + gap) + 30
+    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, value) in enumerate(items):
+        y = 24 + i * (bar_h + gap)
+        v = value or 0.0
+        w = int((width - label_w - 60) * max(0.0, min(v, 1.0)))
+        parts.append(f'<text x="0" y="{y + 13}">{html.escape(label)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{w}" height="{bar_h}" fill="#3b6ea8"/>')
+        parts.append(f'<text x="{label_w + w + 4}" y="{y + 13}">{_fmt(value)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _histogram(title: str, values: list[float], width: int = 560, bins: int = 12) -> str:
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    step = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, int((v - lo) / step))] += 1
+    top = max(counts)
+    bar_w = (width - 40) / bins
+    parts = [f'<svg width="{width}" height="190" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
+    for i, c in enumerate(counts):
+        h = 130 * c / top
+        x = 20 + i * bar_w
+        parts.append(f'<rect x="{x:.1f}" y="{150 - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" fill="#8a5a9e"/>')
+        if c:
+            parts.append(f'<text x="{x + 2:.1f}" y="{145 - h:.1f}" font-size="10">{c}</text>')
+    parts.append(f'<text x="20" y="170" font-size="11">{lo:.0f} ms</text>')
+    parts.append(f'<text x="{width - 90}" y="170" font-size="11">{hi:.0f} ms</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html_page(result: RunResult, comparison: Comparison | None = None) -> str:
+    agg = result.aggregates
+    charts = []
+    for metric in ("correct", "hit@5", "mrr@10", "key_facts", "faithfulness", "citation_recall"):
+        series = {k: agg.get(f"kind:{k}", {}).get(metric) for k in KINDS}
+        if any(v is not None for v in series.values()):
+            charts.append(_bars(f"{metric} by kind", series))
+    charts.append(_bars("refusal", {k: v for k, v in agg["refusal"].items()}))
+    charts.append(_histogram("answer latency (server total)", [r["latency_ms"]["total"] for r in result.rows]))
+    body = html.escape(markdown(result, comparison))
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>memoqa evaluation</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+        "svg{display:block;margin:1em 0;font-size:12px}pre{white-space:pre-wrap;background:#f6f6f6;"
+        "padding:1em;font-size:13px}</style></head><body>"
+        f"<h1>memoqa evaluation: {html.escape(result.meta['profile'])}</h1>"
+        + "".join(charts)
+        + f"<h2>Full report</h2><pre>{body}</pre></body></html>\n"
+    )
+
+
+def write_reports(out_dir: Path, result: RunResult, comparison: Comparison | None) -> dict[str, Path]:
+    paths = {
+        "rows": out_dir / "rows.jsonl",
+        "aggregates": out_dir / "aggregates.json",
+        "markdown": out_dir / "report.md",
+        "html": out_dir / "report.html",
+    }
+    with paths["rows"].open("w") as sink:
+        for row in result.rows:
+            sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+    paths["aggregates"].write_text(
+        json.dumps(
+            {"meta": result.meta, "aggregates": result.aggregates, "judge_check": result.judge_check,
+             "seconds": result.seconds},
+            indent=1,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+    paths["markdown"].write_text(markdown(result, comparison))
+    paths["html"].write_text(html_page(result, comparison))
+    return paths

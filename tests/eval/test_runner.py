@@ -1,0 +1,107 @@
+"""The evaluation run end to end with fakes: answers, judged metrics with a
+deterministic judge, failures kept per item, resumption, reports and the gate."""
+
+import json
+
+import pytest
+from fakes import FakeClient, SchemaJudge
+
+from eval.dataset import EvalItem
+from eval.report import compare, load_baseline, markdown, update_baseline, write_reports
+from eval.runner import EvalConfig, run_eval
+
+SPAN = "contributed approximately 4,000 military personnel"
+
+
+def items():
+    def make(i, kind, split, question, **extra):
+        base = {"id": f"{kind[:5]}-{i:03d}", "kind": kind, "split": split, "question": question,
+                "reference": "About 4,000 personnel took part."}
+        if kind != "unanswerable":
+            base.update(key_facts=["4,000"], evidence=[{"doc": "weitz-2025-sco", "span": SPAN}])
+        base.update(extra)
+        return EvalItem.model_validate(base)
+
+    return [
+        make(1, "fact", "dev", "How many took part?"),
+        make(2, "fact", "test", "How many again?"),
+        make(1, "unanswerable", "dev", "What is the population of Kyrgyzstan?"),
+    ]
+
+
+ANSWERS = {
+    "How many took part?": f"Eight members {SPAN} to Peace Mission 2021.",
+    "How many again?": "Something else entirely.",
+}
+
+
+def run(tmp_path, client, judge, judged="all"):
+    return run_eval(
+        items(), EvalConfig(profile="ci", judged=judged), client, tmp_path / "out",
+        judge_factory=lambda: judge, embeddings_factory=None, judge_cases=None,
+        judge_timeout_s=30, progress=lambda *a: None,
+    )
+
+
+def test_run_scores_answers_and_refusals(tmp_path):
+    result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(), judged="none")
+    rows = {r["id"]: r for r in result.rows}
+    assert rows["fact-001"]["metrics"]["correct"] == 1.0 and rows["fact-001"]["metrics"]["hit@1"] == 1.0
+    assert rows["fact-002"]["metrics"]["correct"] == 0.0 and rows["fact-002"]["metrics"]["cited_evidence"] == 0.0
+    assert rows["unans-001"]["metrics"]["refused"] == 1.0
+    assert result.aggregates["kind:fact"]["correct"] == 0.5
+    assert result.aggregates["refusal"]["unanswerable_refused"] == 1.0
+    assert rows["fact-001"]["metrics"]["string_presence"] == 1.0
+
+
+def test_judged_metrics_and_failures_are_kept_per_item(tmp_path):
+    result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(fail_on="Something else entirely"))
+    good = next(r for r in result.rows if r["id"] == "fact-001")
+    bad = next(r for r in result.rows if r["id"] == "fact-002")
+    assert {"faithfulness", "citation_recall", "context_recall"} <= set(good["judged"])
+    assert "faithfulness" in bad["failures"] and "timed out" in bad["failures"]["faithfulness"]
+    assert "faithfulness" not in bad["judged"]
+    fact = result.aggregates["kind:fact"]
+    assert fact["faithfulness_n"] == 1 and fact["faithfulness_failed"] == 1
+    assert fact["faithfulness"] == good["judged"]["faithfulness"]  # the failure is not averaged in
+    assert result.meta["judge"] == "fake:schema"
+
+
+def test_interrupted_runs_resume_without_asking_again(tmp_path):
+    client = FakeClient(ANSWERS)
+    run(tmp_path, client, SchemaJudge(), judged="none")
+    assert client.asked == 3
+    run(tmp_path, client, SchemaJudge(), judged="none")
+    assert client.asked == 3
+
+
+def test_reports_and_baseline_gate(tmp_path):
+    result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge())
+    paths = write_reports(tmp_path / "out", result, None)
+    assert "## By kind" in paths["markdown"].read_text()
+    page = paths["html"].read_text()
+    assert "<svg" in page and "http" not in page.replace("http://www.w3.org", "")  # self-contained
+    baseline = tmp_path / "baseline.json"
+    update_baseline(baseline, result)
+    section = load_baseline(baseline, "ci")
+    assert not compare(result, section).failed
+
+    worse_answers = dict(ANSWERS, **{"How many took part?": "No idea, but here is text."})
+    worse = run(tmp_path / "worse", FakeClient(worse_answers), SchemaJudge())
+    cmp = compare(worse, section)
+    assert cmp.failed and any("correct" in r for r in cmp.regressions)
+    assert any("fact-001" in q for q in cmp.question_regressions)
+    assert "REGRESSION" in markdown(worse, cmp)
+
+    other_judge = run(tmp_path / "other", FakeClient(ANSWERS), SchemaJudge())
+    other_judge.meta["judge"] = "openai:https://example/v1#big"
+    notes = compare(other_judge, section).notes
+    assert any("NOT compared" in n for n in notes)
+    assert json.loads(baseline.read_text())["profiles"]["ci"]["meta"]["judge"] == "fake:schema"
+
+
+@pytest.mark.parametrize("judged", ["slice", "all"])
+def test_judged_slice_is_the_first_dev_item_of_each_kind(tmp_path, judged):
+    result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(), judged=judged)
+    expected = ["fact-001", "unans-001"] if judged == "slice" else ["fact-001", "fact-002", "unans-001"]
+    assert result.meta["judged_ids"] == expected
