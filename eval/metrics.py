@@ -12,7 +12,8 @@ import re
 import typing as t
 from dataclasses import dataclass, field
 
-from ingest.text import plain_text, split_sentences
+from ingest.text import plain_text
+from service.answer import split_answer
 
 KS = (1, 3, 5, 10)
 _MARKER_RE = re.compile(r"\[(\d+)\]")
@@ -51,21 +52,8 @@ def key_facts_present(answer: str, facts: list[str]) -> float:
 
 
 def statements(answer: str) -> list[tuple[str, list[int]]]:
-    """Answer sentences with the citation markers each carries. A list answer
-    (lines starting with "- ") is one statement."""
-    if "\n- " in answer:
-        return [(_MARKER_RE.sub("", answer).strip(), [int(n) for n in _MARKER_RE.findall(answer)])]
-    out: list[tuple[str, list[int]]] = []
-    for sentence in split_sentences(answer.replace("\n", " ")):
-        # Markers that open a "sentence" were placed after the previous full stop.
-        lead = re.match(r"^(?:\s*\[\d+\])+", sentence)
-        if lead and out:
-            out[-1] = (out[-1][0], out[-1][1] + [int(n) for n in _MARKER_RE.findall(lead.group(0))])
-            sentence = sentence[lead.end() :]
-        text = _MARKER_RE.sub("", sentence).strip()
-        if text and re.search(r"\w", text):
-            out.append((re.sub(r"\s+([.,;:!?])", r"\1", text), [int(n) for n in _MARKER_RE.findall(sentence)]))
-    return out
+    """Answer sentences with the citation markers each carries."""
+    return split_answer(answer)
 
 
 # --- the support judgement and the ALCE metrics --------------------------------
@@ -111,7 +99,26 @@ def support_prompt() -> t.Any:
     return SupportPrompt()
 
 
+_NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def names_and_numbers_present(premise: str, statement: str) -> bool:
+    """Every number and name the statement states occurs in the premise (in any
+    written form). A statement that fails this is not supported, whatever a
+    judge says; checked in code before the judge is asked."""
+    from ingest.text import entities, mentions
+
+    def numbers(text: str) -> set[str]:
+        return {n.replace(",", "").rstrip(".") for n in _NUMBER_RE.findall(text)}
+
+    if numbers(statement) - numbers(premise):
+        return False
+    return all(mentions(name, premise, {}) for name in entities(statement))
+
+
 async def supported(prompt: t.Any, llm: t.Any, premise: str, statement: str) -> bool:
+    if not names_and_numbers_present(premise, statement):
+        return False
     result = await prompt.generate(
         llm=llm, data=prompt.input_model(premise=premise, statement=statement)
     )

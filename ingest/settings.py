@@ -81,7 +81,19 @@ class RetrievalSettings(_Section):
 
 
 class AnswerSettings(_Section):
-    generator: str = Field("extractive", description="Answer generator: extractive.")
+    generator: str = Field(
+        "extractive",
+        description="Answer generator: local (the packaged model in-process), openai (any "
+        "OpenAI-compatible endpoint) or extractive (no language model).",
+    )
+    openai_base_url: str | None = Field(None, description="Endpoint for the openai generator.")
+    openai_model: str | None = Field(None, description="Model name for the openai generator.")
+    openai_api_key: SecretStr | None = Field(None, description="Key for the openai generator.")
+    max_tokens: int = Field(160, ge=16, le=2048, description="Longest generated answer, in tokens.")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="Time budget of one generation.")
+    queue_timeout_s: float = Field(
+        20.0, gt=0, le=600, description="Longest wait for the model before a 503."
+    )
     max_sentences: int = Field(3, ge=1, le=8, description="Sentences in an extractive answer.")
     min_relevance: float = Field(
         0.40,

@@ -19,7 +19,7 @@ import numpy as np
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
 from ingest.index import StoredPassage
-from ingest.text import entities, mentions, plain_text, strip_superscripts
+from ingest.text import entities, mentions, plain_text, split_sentences, strip_superscripts
 from service.query import is_source_question
 from service.retrieve import Hit, Retriever, SearchResult
 
@@ -84,6 +84,7 @@ class AnswerResult:
 
 
 REFUSAL = "The indexed papers do not answer this question."
+_ANSWER_MARKER_RE = re.compile(r"\[(\d+)\]")
 QUOTE_GAP = " … "  # between quoted sentences that are not adjacent in the passage
 
 
@@ -104,6 +105,38 @@ def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[E
                 evidence[hit.passage.id] = Evidence(hit.passage, hit.score)
     ranked = sorted(evidence.values(), key=lambda e: e.score, reverse=True)
     return ranked[:limit]
+
+
+_YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
+_MONTH_RE = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
+)
+_QUANTITY_RE = re.compile(
+    r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundreds?|"
+    r"thousands?|millions?|billions?|half|several|many|most|all|no)\b",
+    re.IGNORECASE,
+)
+
+
+def answer_type(question: str) -> str | None:
+    """What kind of answer the question asks for: a quantity or a date."""
+    q = question.lower()
+    if re.search(r"\bhow (many|much)\b|\bwhat (share|percentage|proportion|number)\b", q):
+        return "quantity"
+    if re.search(r"^\s*(and\s+)?when\b|\bwhat (year|date|month)\b|\bin which year\b", q):
+        return "date"
+    return None
+
+
+def answer_type_present(kind: str | None, text: str) -> bool:
+    if kind == "quantity":
+        plain = strip_superscripts(text)
+        plain = re.sub(_MONTH_RE.pattern + r"\s+\d{1,2}\b", " ", plain)  # "March 22"
+        plain = _YEAR_RE.sub("", plain)
+        return bool(_QUANTITY_RE.search(plain))
+    if kind == "date":
+        return bool(_YEAR_RE.search(text) or _MONTH_RE.search(text))
+    return True
 
 
 def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
@@ -170,6 +203,7 @@ class ExtractiveGenerator:
         tokenize = self.retriever.tokenizer
         acronyms = self.retriever.acronyms()
         names = entities(question)
+        wanted = answer_type(question)
         note_text: dict[tuple[str, int], str] = {}
         for item in evidence[: self.evidence_passages]:
             for note in snapshot.endnotes(item.passage.document_id, item.passage.endnotes):
@@ -185,7 +219,10 @@ class ExtractiveGenerator:
             # ("the population of Kyrgyzstan") is about something else.
             context = f"{item.passage.section} {unit} {sources}"
             missing = sum(not mentions(n, context, acronyms) for n in names) / max(len(names), 1)
-            scores.append((0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing))
+            # A "how many" question is not answered by a sentence without a quantity,
+            # nor a "when" question by one without a date.
+            typed = 1.0 if answer_type_present(wanted, unit) else 0.75
+            scores.append((0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing) * typed)
         best = int(np.argmax(scores))
         relevance = round(float(scores[best]), 4)
         if relevance < self.min_relevance:
@@ -232,6 +269,24 @@ class ExtractiveGenerator:
             for i in picked
         ]
         return Draft(True, claims, relevance=relevance)
+
+
+def split_answer(answer: str) -> list[tuple[str, list[int]]]:
+    """Answer sentences with the citation markers each carries. A list answer
+    (lines starting with "- ") is one statement."""
+    if "\n- " in answer:
+        return [(_ANSWER_MARKER_RE.sub("", answer).strip(), [int(n) for n in _ANSWER_MARKER_RE.findall(answer)])]
+    out: list[tuple[str, list[int]]] = []
+    for sentence in split_sentences(answer.replace("\n", " ")):
+        # Markers that open a "sentence" were placed after the previous full stop.
+        lead = re.match(r"^(?:\s*\[\d+\])+", sentence)
+        if lead and out:
+            out[-1] = (out[-1][0], out[-1][1] + [int(n) for n in _ANSWER_MARKER_RE.findall(lead.group(0))])
+            sentence = sentence[lead.end() :]
+        text = _ANSWER_MARKER_RE.sub("", sentence).strip()
+        if text and re.search(r"\w", text):
+            out.append((re.sub(r"\s+([.,;:!?])", r"\1", text), [int(n) for n in _ANSWER_MARKER_RE.findall(sentence)]))
+    return out
 
 
 def _source_sentence(note: EndnoteSource) -> str:

@@ -13,7 +13,7 @@ from service.answer import AnswerResult, ExtractiveGenerator, Generator, answer_
 from service.conversation import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 
-GENERATORS = ("extractive",)
+GENERATORS = ("local", "openai", "extractive")
 
 
 @dataclass
@@ -42,15 +42,41 @@ class Engine:
 
 
 def make_generator(settings: Settings, embedder: Embedder, retriever: Retriever) -> Generator:
-    name = settings.answer.generator
-    if name == "extractive":
-        return ExtractiveGenerator(
-            embedder,
-            retriever,
-            min_relevance=settings.answer.min_relevance,
-            max_sentences=settings.answer.max_sentences,
+    """The configured generator; language-model generators fall back to the
+    extractive one when they fail or time out."""
+    a = settings.answer
+    extractive = ExtractiveGenerator(
+        embedder, retriever, min_relevance=a.min_relevance, max_sentences=a.max_sentences
+    )
+    if a.generator == "extractive":
+        return extractive
+    from service.generate import LLMGenerator, LocalChat, OpenAIChat
+
+    backend: LocalChat | OpenAIChat
+    if a.generator == "local":
+        from service.local_llm import LocalLLM
+
+        llm = settings.llm
+        backend = LocalChat(LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads))
+    elif a.generator == "openai":
+        if not a.openai_base_url or not a.openai_model:
+            raise MemoqaError(
+                "the openai generator needs MEMOQA_ANSWER__OPENAI_BASE_URL and MEMOQA_ANSWER__OPENAI_MODEL"
+            )
+        key = a.openai_api_key.get_secret_value() if a.openai_api_key else None
+        backend = OpenAIChat(a.openai_base_url, a.openai_model, key, a.timeout_s)
+    else:
+        raise MemoqaError(
+            f"unknown answer generator '{a.generator}'; choose one of: {', '.join(GENERATORS)}"
         )
-    raise MemoqaError(f"unknown answer generator '{name}'; choose one of: {', '.join(GENERATORS)}")
+    return LLMGenerator(
+        backend,
+        retriever,
+        extractive,
+        max_tokens=a.max_tokens,
+        timeout_s=a.timeout_s,
+        queue_timeout_s=a.queue_timeout_s,
+    )
 
 
 def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Engine:

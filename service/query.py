@@ -22,6 +22,16 @@ SOURCE_WORDS = (
     "article journal magazine cite endnote footnote according publish"
 )
 _PHRASE_RE = re.compile(r"[\"“]([^\"”]{3,200})[\"”]")
+_LIST_QUESTION_RE = re.compile(
+    r"\b(?:list|enumerate|name (?:the|all)|what are|which are|what were|which (?:\w+ ){0,3}"
+    r"(?:countries|members|states|tools|goals|objectives|means|aims|areas|forces|initiatives|"
+    r"organizations|institutions|steps|activities|events|takeaways|points|partners))\b",
+    re.IGNORECASE,
+)
+
+
+def is_list_question(question: str) -> bool:
+    return bool(_LIST_QUESTION_RE.search(question))
 
 
 def is_source_question(question: str) -> bool:
@@ -47,6 +57,7 @@ class Query:
     concepts: list[Concept]  # for coverage
     phrases: list[str] = field(default_factory=list)
     source: bool = False
+    wants_list: bool = False
 
 
 def analyse(question: str, tokenizer: Tokenizer, acronyms: dict[str, str]) -> Query:
@@ -80,4 +91,4 @@ def analyse(question: str, tokenizer: Tokenizer, acronyms: dict[str, str]) -> Qu
     for acronym, spelled in expansions.items():
         terms += tokenizer(acronym, keep_stopwords=True) + tokenizer(spelled)
     phrases = [m.group(1).strip() for m in _PHRASE_RE.finditer(question)]
-    return Query(question, dense_text, terms, concepts, phrases, source)
+    return Query(question, dense_text, terms, concepts, phrases, source, is_list_question(question))

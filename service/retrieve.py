@@ -45,6 +45,7 @@ class RetrievalOptions:
     w_passage: float = 0.15
     w_coverage: float = 0.40
     w_phrase: float = 0.10
+    w_list: float = 0.05  # a bullet list, when the question asks for several items
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ class Retriever:
                     + opt.w_passage * max(cosine, 0.0)
                     + opt.w_coverage * cover
                     + opt.w_phrase * phrase
+                    + (opt.w_list if query.wants_list and passage.kind == "list" else 0.0)
                 )
                 score = min(score, 1.0)
             elif opt.dense and opt.lexical:
