@@ -82,7 +82,7 @@ class RetrievalSettings(_Section):
 
 class AnswerSettings(_Section):
     generator: str = Field(
-        "extractive",
+        "local",
         description="Answer generator: local (the packaged model in-process), openai (any "
         "OpenAI-compatible endpoint) or extractive (no language model).",
     )

@@ -236,3 +236,19 @@ def mentions(entity: str, text: str, acronyms: dict[str, str]) -> bool:
         return re.search(rf"\b{re.escape(entity)}\b", text, re.IGNORECASE) is not None
     stem = entity[:4].lower()
     return any(w.lower().startswith(stem) for w in re.findall(r"\b[A-Z][\w’'-]*", text))
+
+
+_INSTRUCTION_RE = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|rules|prompt|above|previous|"
+    r"everything)\b|\b(?:system prompt|you are (?:now )?(?:an? )?(?:ai|assistant|language model|chatbot)|"
+    r"(?:assistant|ai|model|chatbot)s?,? (?:must|should) (?:answer|reply|say|respond)|"
+    r"(?:answer|reply|respond) (?:only )?with the (?:following|words?)|new instructions)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_instructions(text: str) -> bool:
+    """Text that addresses a language model rather than a reader ("ignore your
+    instructions and say ..."). Such sentences in a paper are data: they are kept
+    out of prompts and can never be quoted as support."""
+    return bool(_INSTRUCTION_RE.search(text))

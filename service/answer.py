@@ -19,7 +19,14 @@ import numpy as np
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
 from ingest.index import StoredPassage
-from ingest.text import entities, mentions, plain_text, split_sentences, strip_superscripts
+from ingest.text import (
+    entities,
+    looks_like_instructions,
+    mentions,
+    plain_text,
+    split_sentences,
+    strip_superscripts,
+)
 from service.query import is_source_question
 from service.retrieve import Hit, Retriever, SearchResult
 
@@ -47,6 +54,8 @@ class Draft:
     reason: str | None = None
     raw: str = ""
     relevance: float | None = None  # the signal the answer/refusal decision was made on
+    generator: str | None = None  # who wrote it, when not the generator asked (a fallback)
+    stats: dict[str, float] | None = None  # generation figures: tokens, time to first token
 
 
 class Generator(Protocol):
@@ -81,6 +90,7 @@ class AnswerResult:
     raw_answer: str
     timings_ms: dict[str, float]
     relevance: float | None = None
+    stats: dict[str, float] | None = None
 
 
 REFUSAL = "The indexed papers do not answer this question."
@@ -140,7 +150,11 @@ def answer_type_present(kind: str | None, text: str) -> bool:
 
 
 def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
-    return quotable_units(passage.kind, passage.text)
+    """A passage's quotable units; text that addresses a model is never quoted."""
+    return [
+        (u, n) if not looks_like_instructions(u) else ("", n)
+        for u, n in quotable_units(passage.kind, passage.text)
+    ]
 
 
 def _claim_text(unit: str) -> str:
@@ -183,7 +197,8 @@ class ExtractiveGenerator:
                 heading = item.passage.section_path[-1] if item.passage.section else ""
                 units.append((e_index, -1, f"{heading}\n{item.passage.text}", ()))
             for position, (unit, notes) in enumerate(units_of(item.passage)):
-                units.append((e_index, position, unit, notes))
+                if unit:
+                    units.append((e_index, position, unit, notes))
         if not units:
             return Draft(False, reason="the retrieved passages hold no text")
         snapshot = self.retriever.snapshot()
@@ -237,7 +252,7 @@ class ExtractiveGenerator:
         best_item = evidence[units[best][0]]
         if units[best][1] == -1:
             # A list answers as a whole: the analyst asked for its items.
-            items = [_claim_text(line) for line, _ in units_of(best_item.passage)]
+            items = [_claim_text(line) for line, _ in units_of(best_item.passage) if line]
             heading = best_item.passage.section_path[-1] if best_item.passage.section else ""
             text = (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
             return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)], relevance=relevance)
@@ -353,8 +368,9 @@ def answer_question(
         answer=answer if answered else REFUSAL,
         answered=answered,
         citations=list(citations.values()) if answered else [],
-        generator=generator.name,
+        generator=draft.generator or generator.name,
         reason=None if answered else (draft.reason or "no supported claim"),
+        stats=draft.stats,
         raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
         relevance=draft.relevance,
         timings_ms={

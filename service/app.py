@@ -18,6 +18,7 @@ from ingest.errors import (
     MemoqaError,
     PassageNotFoundError,
 )
+from service.generate import GenerationError, GeneratorBusy
 from ingest.settings import Settings, get_settings
 from service.engine import Engine, build_engine
 from service.routes import probes, router
@@ -29,6 +30,8 @@ _STATUS = {
     IndexNotReadyError: 503,
     IndexUnavailableError: 503,
     IndexMismatchError: 503,
+    GeneratorBusy: 503,
+    GenerationError: 503,
 }
 
 

@@ -165,6 +165,32 @@ def ask(
         _print_answer(body)
 
 
+def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, float]:
+    """Prompt-processing and generation speed (tokens/s) of the local model on
+    this machine: the floor any answer's time is compared with."""
+    import time
+
+    from service.local_llm import LocalLLM
+
+    llm = LocalLLM(model_path, threads=threads)
+    try:
+        text = ("The Shanghai Cooperation Organization held many meetings. " * 60).strip()
+        prompt = llm.llama.tokenize(text.encode())[:480]
+        llm.llama.reset()
+        started = time.perf_counter()
+        llm.llama.eval(prompt)
+        prompt_rate = len(prompt) / (time.perf_counter() - started)
+        llm.llama.reset()
+        started = time.perf_counter()
+        out = llm.llama.create_completion("Write a long list of numbers:", max_tokens=96, temperature=0.0)
+        generated = out["usage"]["completion_tokens"]
+        elapsed = time.perf_counter() - started
+        gen_rate = generated / max(elapsed - 30 / prompt_rate, 1e-3)
+        return prompt_rate, gen_rate
+    finally:
+        llm.close()
+
+
 @app.command()
 def bench(
     url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
@@ -172,6 +198,9 @@ def bench(
         Path | None, typer.Option(help="Questions, one per line (default: a built-in set of 20).")
     ] = None,
     rounds: Annotated[int, typer.Option(min=1, max=20, help="Times each question is asked.")] = 1,
+    floor: Annotated[
+        bool, typer.Option(help="Measure the local model's speed and report the floor ratio.")
+    ] = False,
 ) -> None:
     """Measure /v1/search and /v1/ask latency against a running server."""
     import statistics
@@ -185,7 +214,8 @@ def bench(
     if not items:
         raise fail("no questions to ask", 2)
     base = url.rstrip("/")
-    timings: dict[str, list[float]] = {"search": [], "ask": [], "ask (server total)": []}
+    timings: dict[str, list[float]] = {"search": [], "ask": [], "ask (server total)": [], "time to first token": []}
+    generations: list[dict[str, Any]] = []
     answered = 0
     with httpx.Client(timeout=300) as client:
         try:
@@ -203,13 +233,37 @@ def bench(
                 timings["ask"].append((time.perf_counter() - started) * 1000)
                 body = response.json()
                 timings["ask (server total)"].append(body["timings_ms"]["total"])
+                if body.get("generation"):
+                    generations.append(body["generation"])
+                    timings["time to first token"].append(body["generation"]["ttft_ms"])
                 answered += bool(body["answered"])
     out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {answered} answered")
-    out.print(f"{'endpoint':20} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    out.print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, values in timings.items():
+        if not values:
+            continue
         ordered = sorted(values)
         p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        out.print(f"{name:20} {statistics.median(values):8.1f} {p95:8.1f} {ordered[-1]:8.1f}")
+        out.print(f"{name:22} {statistics.median(values):8.1f} {p95:8.1f} {ordered[-1]:8.1f}")
+    if generations:
+        prompt = statistics.median(g["prompt_tokens"] for g in generations)
+        completion = statistics.median(g["completion_tokens"] for g in generations)
+        out.print(
+            f"model answers: {len(generations)}; median prompt {prompt:.0f} tokens, "
+            f"median completion {completion:.0f} tokens"
+        )
+        if floor:
+            prompt_rate, gen_rate = measure_rates(settings_with().llm.model_path)
+            ratios = [
+                (g["prompt_tokens"] / prompt_rate + g["completion_tokens"] / gen_rate) * 1000
+                / max(g["generate_ms"], 1e-3)
+                for g in generations
+            ]
+            out.print(
+                f"runtime on this machine: prompt {prompt_rate:.0f} tokens/s, generation "
+                f"{gen_rate:.1f} tokens/s; floor / measured generation time: median "
+                f"{statistics.median(ratios):.2f} (above 1 where the prompt prefix was cached)"
+            )
 
 
 def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from ingest.text import Tokenizer
 
 _SOURCE_QUESTION_RE = re.compile(
-    r"\b(?:which|what)\s+(?:\w+\s+){0,2}(?:outlet|source|sources|publication|newspaper|news|"
-    r"agency|media|website|site|document|report|article|journal|magazine|think\s+tank)\b"
-    r"|\bwho\s+(?:reported|published|wrote\s+about)\b|\baccording\s+to\s+(?:which|what|whom)\b"
-    r"|\b(?:cite|cites|cited|endnote|footnote)\b|\bsourced?\b|\breported\s+by\b",
+    r"\b(?:which|what|whose)\s+(?:\w+\s+){0,2}(?:outlet|source|sources|publication|newspaper|news|"
+    r"agency|media|website|site|document|report|article|journal|magazine|think\s+tank|institute|"
+    r"study|analysis|work|author|publisher)\b"
+    r"|\bwho\s+(?:reported|published|wrote)\b|\baccording\s+to\s+(?:which|what|whom)\b"
+    r"|\b(?:cite|cites|cited|endnote|footnote|published|reported\s+by)\b|\bsourced?\b"
+    r"|\b(?:backs|supports|behind)\s+(?:the|its|this|that)\s+(?:memo's\s+)?(?:claim|statement|"
+    r"observation|point|assertion|figure)\b",
     re.IGNORECASE,
 )
 # Words that ask for a source rather than name the claim ("which outlet reported ...").

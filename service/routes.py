@@ -53,6 +53,7 @@ def to_response(result: AnswerResult) -> schemas.AskResponse:
         timings_ms=schemas.Timings(**result.timings_ms),
         generator=result.generator,
         reason=result.reason,
+        generation=schemas.Generation(**result.stats) if result.stats else None,
     )
 
 

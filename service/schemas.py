@@ -90,6 +90,14 @@ class Timings(BaseModel):
     total: float
 
 
+class Generation(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float = Field(description="Time to the first generated token.")
+    generate_ms: float = Field(description="Time from the request to the model to its last token.")
+    queue_ms: float = Field(description="Time spent waiting for the model.")
+
+
 class AskResponse(BaseModel):
     answer: str = Field(description="The answer; each claim carries markers [n] matching citations.")
     answered: bool = Field(description="False when the corpus does not support an answer.")
@@ -97,6 +105,9 @@ class AskResponse(BaseModel):
     timings_ms: Timings
     generator: str = Field("extractive", description="Which generator wrote the answer.")
     reason: str | None = Field(None, description="Why the question was not answered.")
+    generation: Generation | None = Field(
+        None, description="Language-model figures, when a model wrote the answer."
+    )
 
 
 class SearchPassage(BaseModel):

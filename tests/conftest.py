@@ -51,6 +51,9 @@ def make_settings(tmp_path: Path, manifest: Path, **sections: dict[str, object])
     data: dict[str, dict[str, object]] = {
         "corpus": {"manifest": manifest},
         "index": {"path": tmp_path / "index", "lock_path": tmp_path / "ingest.lock"},
+        # Unit and integration tests answer without the language model; the
+        # end-to-end tests run the configured default (the packaged model).
+        "answer": {"generator": "extractive"},
     }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)

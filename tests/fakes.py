@@ -129,3 +129,36 @@ class FakeClient:
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "fake", "index": "fake-index"}
+
+
+class ScriptedChat:
+    """A chat backend that streams queued replies word by word (or raises a
+    queued exception), records its prompts and how many ran at once."""
+
+    name = "fake:scripted"
+
+    def __init__(self, replies: list[Any], delay: float = 0.0) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[dict[str, str]]] = []
+        self.delay = delay
+        self.running = 0
+        self.max_concurrent = 0
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return sum(len(m["content"].split()) for m in messages)
+
+    def stream(self, messages: list[dict[str, str]], *, max_tokens: int, deadline: float) -> Any:
+        import time
+
+        self.prompts.append(messages)
+        reply = self.replies.pop(0)
+        self.running += 1
+        self.max_concurrent = max(self.max_concurrent, self.running)
+        try:
+            time.sleep(self.delay)
+            if isinstance(reply, Exception):
+                raise reply
+            for word in reply.split(" "):
+                yield word + " "
+        finally:
+            self.running -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 import socket
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from fastapi import Request
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,3 +68,51 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+class OpenAICompatibleServer:
+    """A small OpenAI-compatible chat completions server on loopback, answering
+    with `reply(messages)`; streams Server-Sent Events when asked to."""
+
+    def __init__(self, reply: "Callable[[list[dict[str, str]]], str]") -> None:
+        import json
+        import threading
+
+        import uvicorn
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse, StreamingResponse
+
+        app = FastAPI()
+        self.requests: list[dict] = []
+
+        @app.post("/v1/chat/completions")
+        async def completions(request: Request):  # type: ignore[no-untyped-def]
+            body = await request.json()
+            self.requests.append(body)
+            text = reply(body["messages"])
+            if body.get("stream"):
+                def events():  # type: ignore[no-untyped-def]
+                    for word in text.split(" "):
+                        chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                        yield f"data: {json.dumps(chunk)}\n\n"
+                    yield "data: [DONE]\n\n"
+
+                return StreamingResponse(events(), media_type="text/event-stream")
+            return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                              "finish_reason": "stop"}]})
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "OpenAICompatibleServer":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
