@@ -10,8 +10,10 @@ the evidence is not relevant enough.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -62,6 +64,17 @@ class Generator(Protocol):
     name: str
 
     def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft: ...
+
+    def stream(
+        self,
+        question: str,
+        evidence: list[Evidence],
+        search: SearchResult,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Claim | Draft]:
+        """Supported claims as they are ready, then the draft (always last).
+        Setting `cancel` stops the generation."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,17 @@ class ExtractiveGenerator:
     """
 
     name = "extractive"
+
+    def stream(
+        self,
+        question: str,
+        evidence: list[Evidence],
+        search: SearchResult,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Claim | Draft]:
+        draft = self.generate(question, evidence, search)
+        yield from draft.claims
+        yield draft
 
     def __init__(
         self,
@@ -309,6 +333,110 @@ def _source_sentence(note: EndnoteSource) -> str:
     return f"The memo's source for this is endnote {note.number}: {text}."
 
 
+@dataclass(frozen=True)
+class TextEvent:
+    """A piece of the answer, already verified and cited, in order."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    result: AnswerResult
+
+
+def answer_events(
+    question: str,
+    *,
+    retriever: Retriever,
+    generator: Generator,
+    top_k: int,
+    query: str | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[TextEvent | DoneEvent]:
+    """Retrieve, generate, verify and cite, yielding the answer as it is made:
+    each supported claim with its renumbered marker, then the whole result.
+    `query` is what to retrieve with when it differs from the question as asked
+    (a follow-up made standalone). Closing the iterator stops the generation."""
+    started = time.perf_counter()
+    search = retriever.search(query or question, top_k)
+    evidence = gather_evidence(search.hits, retriever, top_k)
+    retrieved = time.perf_counter()
+    snapshot = retriever.snapshot()
+    by_id = {e.passage.id: e for e in evidence}
+    citations: dict[str, Citation] = {}
+    parts: list[str] = []
+    claims: list[Claim] = []
+    wants_source = is_source_question(question)
+    sources: list[tuple[int, int]] = []  # (endnote, ref) to name after the claims
+    draft = Draft(False, reason="no answer was produced")
+
+    def emit(part: str) -> TextEvent:
+        separator = "" if not parts else ("\n" if "\n" in part or "\n" in parts[-1] else " ")
+        parts.append(part)
+        return TextEvent(separator + part)
+
+    for item in generator.stream(question, evidence, search, cancel):
+        if isinstance(item, Draft):
+            draft = item
+            break
+        claim = item
+        if claim.passage_id not in by_id:
+            continue  # never cite a passage the generator was not given
+        claims.append(claim)
+        evidence_item = by_id[claim.passage_id]
+        citation = citations.get(evidence_item.passage.id)
+        if citation is None:
+            notes = snapshot.endnotes(evidence_item.passage.document_id, evidence_item.passage.endnotes)
+            citation = Citation(
+                ref=len(citations) + 1,
+                passage=evidence_item.passage,
+                quote=claim.quote,
+                score=evidence_item.score,
+                endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
+            )
+            citations[evidence_item.passage.id] = citation
+        elif claim.quote and citation.quote and claim.quote not in citation.quote:
+            joined = f"{citation.quote} {claim.quote}"
+            if joined not in evidence_item.passage.text:
+                joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
+            citations[evidence_item.passage.id] = Citation(
+                citation.ref, citation.passage, joined, citation.score, citation.endnotes
+            )
+        yield emit(f"{claim.text} [{citation.ref}]")
+        if wants_source:
+            for note in citation.endnotes:
+                if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
+                    sources.append((note.number, citation.ref))
+    for number, ref in sources:
+        note = next(n for c in citations.values() if c.ref == ref for n in c.endnotes if n.number == number)
+        yield emit(f"{_source_sentence(note)} [{ref}]")
+    answered = draft.answered and bool(parts)
+    finished = time.perf_counter()
+    yield DoneEvent(
+        AnswerResult(
+            answer="".join(
+                ("" if i == 0 else ("\n" if "\n" in p or "\n" in parts[i - 1] else " ")) + p
+                for i, p in enumerate(parts)
+            )
+            if answered
+            else REFUSAL,
+            answered=answered,
+            citations=list(citations.values()) if answered else [],
+            generator=draft.generator or generator.name,
+            reason=None if answered else (draft.reason or "no supported claim"),
+            stats=draft.stats,
+            raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
+            relevance=draft.relevance,
+            timings_ms={
+                "retrieve": round((retrieved - started) * 1000, 1),
+                "answer": round((finished - retrieved) * 1000, 1),
+                "total": round((finished - started) * 1000, 1),
+            },
+        )
+    )
+
+
 def answer_question(
     question: str,
     *,
@@ -317,65 +445,10 @@ def answer_question(
     top_k: int,
     query: str | None = None,
 ) -> AnswerResult:
-    """Retrieve, generate, verify markers and cite. Called by the API, CLI and eval.
-    `query` is what to retrieve with when it differs from the question as asked
-    (a follow-up made standalone)."""
-    started = time.perf_counter()
-    search = retriever.search(query or question, top_k)
-    evidence = gather_evidence(search.hits, retriever, top_k)
-    retrieved = time.perf_counter()
-    draft = generator.generate(question, evidence, search)
-    snapshot = retriever.snapshot()
-    by_id = {e.passage.id: e for e in evidence}
-
-    claims = [c for c in draft.claims if c.passage_id in by_id]  # never cite the unseen
-    citations: dict[str, Citation] = {}
-    parts: list[str] = []
-    wants_source = is_source_question(question)
-    sources: list[tuple[int, int]] = []  # (endnote, ref) to name after the claims
-    for claim in claims:
-        item = by_id[claim.passage_id]
-        citation = citations.get(item.passage.id)
-        if citation is None:
-            notes = snapshot.endnotes(item.passage.document_id, item.passage.endnotes)
-            citation = Citation(
-                ref=len(citations) + 1,
-                passage=item.passage,
-                quote=claim.quote,
-                score=item.score,
-                endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
-            )
-            citations[item.passage.id] = citation
-        elif claim.quote and citation.quote and claim.quote not in citation.quote:
-            joined = f"{citation.quote} {claim.quote}"
-            if joined not in item.passage.text:
-                joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
-            citations[item.passage.id] = Citation(
-                citation.ref, citation.passage, joined, citation.score, citation.endnotes
-            )
-        parts.append(f"{claim.text} [{citation.ref}]")
-        if wants_source:
-            for note in citation.endnotes:
-                if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
-                    sources.append((note.number, citation.ref))
-    for number, ref in sources:
-        note = next(n for c in citations.values() if c.ref == ref for n in c.endnotes if n.number == number)
-        parts.append(f"{_source_sentence(note)} [{ref}]")
-    answered = draft.answered and bool(parts)
-    answer = "\n".join(parts) if any("\n" in p for p in parts) else " ".join(parts)
-    finished = time.perf_counter()
-    return AnswerResult(
-        answer=answer if answered else REFUSAL,
-        answered=answered,
-        citations=list(citations.values()) if answered else [],
-        generator=draft.generator or generator.name,
-        reason=None if answered else (draft.reason or "no supported claim"),
-        stats=draft.stats,
-        raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
-        relevance=draft.relevance,
-        timings_ms={
-            "retrieve": round((retrieved - started) * 1000, 1),
-            "answer": round((finished - retrieved) * 1000, 1),
-            "total": round((finished - started) * 1000, 1),
-        },
-    )
+    """The whole answer at once. Called by the API, CLI and eval."""
+    for event in answer_events(
+        question, retriever=retriever, generator=generator, top_k=top_k, query=query
+    ):
+        if isinstance(event, DoneEvent):
+            return event.result
+    raise RuntimeError("the answer stream ended without a result")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from ingest.errors import (
     IndexMismatchError,
@@ -20,8 +21,12 @@ from ingest.errors import (
 )
 from service.generate import GenerationError, GeneratorBusy
 from ingest.settings import Settings, get_settings
+from service.chat import ConversationNotFound, ConversationStore
 from service.engine import Engine, build_engine
+from service.openai_api import router as openai_router
 from service.routes import probes, router
+
+STATIC = Path(__file__).parent / "static"
 
 log = logging.getLogger("memoqa.service")
 
@@ -32,6 +37,7 @@ _STATUS = {
     IndexMismatchError: 503,
     GeneratorBusy: 503,
     GenerationError: 503,
+    ConversationNotFound: 404,
 }
 
 
@@ -60,8 +66,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.engine = None
+    app.state.conversations = ConversationStore()
     app.include_router(router)
+    app.include_router(openai_router)
     app.include_router(probes)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The chat page for analysts (no build step, no asset from the internet)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.middleware("http")
     async def request_id(

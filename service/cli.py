@@ -165,6 +165,105 @@ def ask(
         _print_answer(body)
 
 
+def _print_citations(citations: list[dict[str, Any]]) -> None:
+    for c in citations:
+        where = c["section"] or "(front matter)"
+        notes = ", ".join(f"note {n['number']}" for n in c["endnotes"])
+        out.print(f"  [{c['ref']}] {c['document_title']} — {where}" + (f" ({notes})" if notes else ""))
+
+
+def _sse_events(lines: Any) -> Any:
+    event = None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            yield event, json.loads(line[6:])
+            event = None
+
+
+@app.command()
+def chat(
+    url: Annotated[
+        str | None, typer.Option(help="Chat with a running server (e.g. http://127.0.0.1:8000).")
+    ] = None,
+) -> None:
+    """An interactive chat in the terminal; follow-up questions use the
+    conversation. /new starts over, /quit (or Ctrl-D) leaves."""
+    history: list[Any] = []
+    conversation_id: str | None = None
+    engine = None
+    if url is None:
+        from service.engine import build_engine
+
+        try:
+            engine = build_engine(get_settings())
+            engine.retriever.snapshot()
+        except MemoqaError as exc:
+            raise fail(str(exc)) from exc
+    err.print("Ask about the papers. /new starts a new conversation, /quit leaves.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/new":
+            history, conversation_id = [], None
+            err.print("(new conversation)")
+            continue
+        if len(question) > 2000:
+            err.print("[red]questions are limited to 2,000 characters[/]")
+            continue
+        body: dict[str, Any] | None = None
+        try:
+            if engine is not None:
+                from service.answer import DoneEvent
+                from service.conversation import Turn
+                from service.routes import to_response
+
+                for event in engine.ask_events(question, None, history):
+                    if isinstance(event, DoneEvent):
+                        body = to_response(event.result).model_dump()
+                    else:
+                        out.print(event.text, end="")
+                history += [Turn("user", question), Turn("assistant", body["answer"] if body else "")]
+            else:
+                import httpx
+
+                payload: dict[str, Any] = {"messages": [{"role": "user", "content": question}], "stream": True}
+                if conversation_id:
+                    payload["conversation_id"] = conversation_id
+                with httpx.stream("POST", url.rstrip("/") + "/v1/chat", json=payload, timeout=300) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        err.print(f"[red]{response.status_code}: {response.json().get('detail')}[/]")
+                        continue
+                    for event, data in _sse_events(response.iter_lines()):
+                        if event == "token":
+                            out.print(data["text"], end="")
+                        elif event == "done":
+                            body = data
+                conversation_id = body.get("conversation_id") if body else conversation_id
+        except MemoqaError as exc:
+            err.print(f"[red]{exc}[/]")
+            continue
+        except Exception as exc:  # a dropped connection must not end the session
+            err.print(f"[red]could not answer: {exc}[/]")
+            continue
+        if body is None:
+            continue
+        if not body["answered"]:
+            out.print(body["answer"])
+            out.print(f"[dim]({body.get('reason')})[/]")
+        else:
+            out.print()
+            _print_citations(body["citations"])
+
+
 def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, float]:
     """Prompt-processing and generation speed (tokens/s) of the local model on
     this machine: the floor any answer's time is compared with."""
@@ -201,6 +300,9 @@ def bench(
     floor: Annotated[
         bool, typer.Option(help="Measure the local model's speed and report the floor ratio.")
     ] = False,
+    stream: Annotated[
+        bool, typer.Option(help="Also stream each answer and time its first token.")
+    ] = False,
 ) -> None:
     """Measure /v1/search and /v1/ask latency against a running server."""
     import statistics
@@ -210,11 +312,21 @@ def bench(
     import httpx
 
     source = questions.read_text() if questions else files("service").joinpath("bench_questions.txt").read_text()
-    items = [q.strip() for q in source.splitlines() if q.strip()]
+    if questions is not None and questions.suffix == ".jsonl":  # the evaluation question set
+        items = [json.loads(line)["question"] for line in source.splitlines() if line.strip()]
+    else:
+        items = [q.strip() for q in source.splitlines() if q.strip()]
     if not items:
         raise fail("no questions to ask", 2)
     base = url.rstrip("/")
-    timings: dict[str, list[float]] = {"search": [], "ask": [], "ask (server total)": [], "time to first token": []}
+    timings: dict[str, list[float]] = {
+        "search": [],
+        "ask": [],
+        "ask (server total)": [],
+        "time to first token": [],
+        "streamed first token": [],
+        "streamed total": [],
+    }
     generations: list[dict[str, Any]] = []
     answered = 0
     with httpx.Client(timeout=300) as client:
@@ -237,6 +349,15 @@ def bench(
                     generations.append(body["generation"])
                     timings["time to first token"].append(body["generation"]["ttft_ms"])
                 answered += bool(body["answered"])
+                if stream:
+                    started = time.perf_counter()
+                    first = None
+                    with client.stream("POST", base + "/v1/ask", json={"question": q, "stream": True}) as r:
+                        for event, _data in _sse_events(r.iter_lines()):
+                            if first is None and event in ("token", "done"):
+                                first = (time.perf_counter() - started) * 1000
+                    timings["streamed first token"].append(first or 0.0)
+                    timings["streamed total"].append((time.perf_counter() - started) * 1000)
     out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {answered} answered")
     out.print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, values in timings.items():

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ingest.errors import IndexNotReadyError
+from service.chat import ConversationStore
 from service.engine import Engine
 
 
@@ -18,3 +19,11 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_conversations(request: Request) -> ConversationStore:
+    store: ConversationStore = request.app.state.conversations
+    return store
+
+
+ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ingest.embed import Embedder, load_embedder
@@ -9,7 +11,15 @@ from ingest.errors import MemoqaError
 from ingest.index import IndexReader
 from ingest.settings import Settings
 from ingest.text import Tokenizer
-from service.answer import AnswerResult, ExtractiveGenerator, Generator, answer_question
+from service.answer import (
+    AnswerResult,
+    DoneEvent,
+    ExtractiveGenerator,
+    Generator,
+    TextEvent,
+    answer_events,
+    answer_question,
+)
 from service.conversation import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 
@@ -35,6 +45,24 @@ class Engine:
             generator=self.generator,
             top_k=top_k or self.settings.retrieval.top_k,
             query=query,
+        )
+
+    def ask_events(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Turn] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[TextEvent | DoneEvent]:
+        """The answer as it is made (see `answer_events`)."""
+        query = standalone_question(question, history) if history else None
+        return answer_events(
+            question,
+            retriever=self.retriever,
+            generator=self.generator,
+            top_k=top_k or self.settings.retrieval.top_k,
+            query=query,
+            cancel=cancel,
         )
 
     def search(self, query: str, k: int | None = None) -> SearchResult:

@@ -199,9 +199,15 @@ class Verifier:
         heads = [w for w in re.findall(r"[A-Z][a-z]{3,}", spelled) if w not in _GENERIC_WORDS]
         return any(re.search(rf"\b{re.escape(h)}", text) for h in heads)
 
+    def check_one(self, sentence: str, refs: list[int], evidence: list[Evidence]) -> list[Claim]:
+        return self._check([(sentence, refs)], evidence).claims
+
     def check(self, text: str, evidence: list[Evidence]) -> Verified:
+        return self._check(_sentences(text), evidence)
+
+    def _check(self, sentences: list[tuple[str, list[int]]], evidence: list[Evidence]) -> Verified:
         result = Verified([])
-        for sentence, refs in _sentences(text):
+        for sentence, refs in sentences:
             refs = [r for r in refs if 1 <= r <= len(evidence)]  # numbers that match no passage go
             order = refs + [i for i in range(1, len(evidence) + 1) if i not in refs]
             chosen = None
@@ -221,6 +227,10 @@ class Verifier:
             notes = next((n for u, n in _units(item.passage.text) if u.strip() == quote), ())
             result.claims.append(Claim(sentence, item.passage.id, quote, tuple(notes)))
         return result
+
+
+def _is_refusal(text: str) -> bool:
+    return text.upper().startswith(NOT_ANSWERED) or bool(_REFUSAL_RE.search(text))
 
 
 def _without_urls(text: str) -> str:
@@ -300,17 +310,35 @@ class LLMGenerator:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
     def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
+        claims: list[Claim] = []
+        for item in self.stream(question, evidence, search):
+            if isinstance(item, Draft):
+                if item.answered:
+                    item.claims = claims
+                return item
+            claims.append(item)
+        raise GenerationError("the generator ended without a draft")
+
+    def stream(
+        self,
+        question: str,
+        evidence: list[Evidence],
+        search: SearchResult,
+        cancel: threading.Event | None = None,
+    ) -> t.Iterator[Claim | Draft]:
+        """Verified claims as the model writes them, sentence by sentence, then
+        the draft. Closing the iterator stops the model."""
         # The extractive pass is cheap and carries the calibrated relevance signal:
         # it decides whether the corpus answers at all. A source question is
         # answered by the claim and its endnote, a list question by the whole
         # list; neither needs the model.
         extractive = self.fallback.generate(question, evidence, search)
         extractive.generator = self.fallback.name
-        if not extractive.answered:
-            return extractive
         whole_list = len(extractive.claims) == 1 and "\n- " in extractive.claims[0].text
-        if search.query.source or whole_list:
-            return extractive
+        if not extractive.answered or search.query.source or whole_list:
+            yield from extractive.claims
+            yield extractive
+            return
         evidence = evidence[: self.max_passages]
         messages = self.prompt(question, evidence, search)
         stats = GenerationStats(prompt_tokens=self.backend.count_tokens(messages))
@@ -320,24 +348,56 @@ class LLMGenerator:
                 f"the language model is busy; try again in a few seconds "
                 f"(waited {self.queue_timeout_s:.0f} s)"
             )
+        verifier = Verifier(self.retriever.tokenizer, self.retriever.acronyms())
+        pieces: list[str] = []
+        kept: list[Claim] = []
+        checked = 0  # sentences of the raw answer already verified
+        refused = failed = False
         try:
             stats.waited_ms = (time.monotonic() - started) * 1000
             begun = time.monotonic()
-            pieces: list[str] = []
+            tokens = self.backend.stream(
+                messages, max_tokens=self.max_tokens, deadline=begun + self.timeout_s
+            )
             try:
-                for piece in self.backend.stream(
-                    messages, max_tokens=self.max_tokens, deadline=begun + self.timeout_s
-                ):
+                for piece in tokens:
+                    if cancel is not None and cancel.is_set():
+                        break  # the client went away: stop the model
                     if not pieces:
                         stats.ttft_ms = (time.monotonic() - begun) * 1000
                     pieces.append(piece)
-            except GenerationError as exc:
-                extractive.reason = f"the model failed ({exc}); extractive answer given"
-                return extractive
+                    sentences = _sentences("".join(pieces))
+                    # All but the last sentence are complete; verify and release them.
+                    while checked < len(sentences) - 1:
+                        text, refs = sentences[checked]
+                        checked += 1
+                        if checked == 1 and _is_refusal(text):
+                            refused = True
+                            break
+                        for claim in verifier.check_one(text, refs, evidence):
+                            kept.append(claim)
+                            yield claim
+                    if refused:
+                        break
+            except GenerationError:
+                failed = True
+            finally:
+                close = getattr(tokens, "close", None)
+                if close is not None:
+                    close()
             stats.total_ms = (time.monotonic() - begun) * 1000
         finally:
             self._lock.release()
         raw = "".join(pieces).strip()
+        if not refused and not failed:
+            for text, refs in _sentences(raw)[checked:]:
+                if checked == 0 and _is_refusal(text):
+                    refused = True
+                    break
+                checked += 1
+                for claim in verifier.check_one(text, refs, evidence):
+                    kept.append(claim)
+                    yield claim
         stats.completion_tokens = len(pieces)
         self.last_stats = stats
         figures = {
@@ -347,19 +407,20 @@ class LLMGenerator:
             "generate_ms": round(stats.total_ms, 1),
             "queue_ms": round(stats.waited_ms, 1),
         }
-        if not raw or raw.upper().startswith(NOT_ANSWERED) or _REFUSAL_RE.search(raw):
-            return Draft(
+        if kept:
+            yield Draft(True, kept, raw=raw, relevance=extractive.relevance, stats=figures)
+            return
+        if (refused or not raw) and not failed:
+            yield Draft(
                 False,
                 reason="the passages retrieved do not answer the question (the model found no answer)",
                 raw=raw,
                 relevance=extractive.relevance,
                 stats=figures,
             )
-        verifier = Verifier(self.retriever.tokenizer, self.retriever.acronyms())
-        verified = verifier.check(raw, evidence)
-        if not verified.claims:
-            # Nothing the model wrote is supported: give the passages' own words.
-            extractive.raw = raw
-            extractive.stats = figures
-            return extractive
-        return Draft(True, verified.claims, raw=raw, relevance=extractive.relevance, stats=figures)
+            return
+        # Nothing the model wrote is supported (or it failed): the passages' own words.
+        extractive.raw = raw
+        extractive.stats = figures
+        yield from extractive.claims
+        yield extractive

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+import threading
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ingest.errors import MemoqaError, PassageNotFoundError
 from ingest.index import StoredPassage
 from service import schemas
 from service.answer import AnswerResult, EndnoteSource
-from service.deps import EngineDep
+from service.streaming import answer_stream, first_event, wants_stream
+from service.deps import ConversationsDep, EngineDep
 from service.conversation import Turn
 from service.engine import Engine
 
@@ -64,18 +67,67 @@ def _blank(name: str, where: str = "query") -> HTTPException:
     )
 
 
-@router.post("/ask", response_model=schemas.AskResponse, summary="Answer a question with citations")
-def ask(body: schemas.AskRequest, engine: EngineDep) -> schemas.AskResponse:
-    """Answer from the indexed papers; every claim cites a passage and its sources."""
-    return to_response(engine.ask(body.question, body.top_k))
+@router.post(
+    "/ask",
+    response_model=schemas.AskResponse,
+    summary="Answer a question with citations",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or an event stream"}},
+)
+async def ask(
+    body: schemas.AskRequest, engine: EngineDep, accept: Annotated[str | None, Header()] = None
+) -> Any:
+    """Answer from the indexed papers; every claim cites a passage and its sources.
+    With `"stream": true` (or `Accept: text/event-stream`) the answer streams as
+    Server-Sent Events: `token` events, then `citations`, then `done` with the
+    whole response."""
+    if not wants_stream(body.stream, accept):
+        result = await run_in_threadpool(engine.ask, body.question, body.top_k)
+        return to_response(result)
+    cancel = threading.Event()
+    events = engine.ask_events(body.question, body.top_k, None, cancel)
+    first = await first_event(events)
+    return answer_stream(events, first, cancel, lambda r: to_response(r).model_dump())
 
 
-@router.post("/chat", response_model=schemas.AskResponse, summary="Answer the last turn of a conversation")
-def chat(body: schemas.ChatRequest, engine: EngineDep) -> schemas.AskResponse:
-    """Answer the last user message; follow-ups are resolved against the earlier turns."""
+@router.post(
+    "/chat",
+    response_model=schemas.AskResponse,
+    summary="Answer the last turn of a conversation",
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "JSON, or an event stream"},
+        404: {"description": "Unknown or expired conversation_id"},
+    },
+)
+async def chat(
+    body: schemas.ChatRequest,
+    engine: EngineDep,
+    conversations: ConversationsDep,
+    accept: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Answer the last user message; follow-ups are resolved against the earlier
+    turns (sent by the client, kept by the service under `conversation_id`, or
+    both). Citations belong to the message they come with: `[n]` always means
+    this response's citation n."""
     *earlier, last = body.messages
-    history = [Turn(m.role, m.content) for m in earlier]
-    return to_response(engine.ask(last.content.strip(), body.top_k, history))
+    cid = body.conversation_id
+    history = conversations.history(cid) if cid else []
+    history += [Turn(m.role, m.content) for m in earlier]
+    cid = cid or conversations.create()
+    question = last.content.strip()
+
+    def remember(result: AnswerResult) -> schemas.AskResponse:
+        conversations.add(cid, Turn("user", question), Turn("assistant", result.answer))
+        response = to_response(result)
+        response.conversation_id = cid
+        return response
+
+    if not wants_stream(body.stream, accept):
+        result = await run_in_threadpool(engine.ask, question, body.top_k, history)
+        return remember(result)
+    cancel = threading.Event()
+    events = engine.ask_events(question, body.top_k, history, cancel)
+    first = await first_event(events)
+    return answer_stream(events, first, cancel, lambda r: remember(r).model_dump())
 
 
 @router.get("/search", response_model=schemas.SearchResponse, summary="Retrieve passages")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 MAX_QUESTION_CHARS = 2000
 MAX_CHAT_MESSAGES = 40
@@ -24,6 +24,9 @@ class AskRequest(BaseModel):
     )
     top_k: StrictInt | None = Field(
         None, ge=1, le=20, description="Passages to retrieve for the answer (1..20)."
+    )
+    stream: StrictBool = Field(
+        False, description="Stream the answer as Server-Sent Events (also: Accept: text/event-stream)."
     )
 
     @field_validator("question")
@@ -52,6 +55,13 @@ class ChatRequest(BaseModel):
         description="The conversation so far, oldest first; the last message is the user's question.",
     )
     top_k: StrictInt | None = Field(None, ge=1, le=20, description="Passages to retrieve (1..20).")
+    stream: StrictBool = Field(False, description="Stream the answer as Server-Sent Events.")
+    conversation_id: StrictStr | None = Field(
+        None,
+        max_length=64,
+        description="A conversation the service keeps: send only the new turn(s); the "
+        "earlier ones are taken from it. Returned by every /v1/chat response.",
+    )
 
     @field_validator("messages")
     @classmethod
@@ -107,6 +117,9 @@ class AskResponse(BaseModel):
     reason: str | None = Field(None, description="Why the question was not answered.")
     generation: Generation | None = Field(
         None, description="Language-model figures, when a model wrote the answer."
+    )
+    conversation_id: str | None = Field(
+        None, description="For /v1/chat: the conversation this turn belongs to."
     )
 
 

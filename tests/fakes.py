@@ -137,10 +137,12 @@ class ScriptedChat:
 
     name = "fake:scripted"
 
-    def __init__(self, replies: list[Any], delay: float = 0.0) -> None:
+    def __init__(self, replies: list[Any], delay: float = 0.0, token_delay: float = 0.0) -> None:
         self.replies = list(replies)
         self.prompts: list[list[dict[str, str]]] = []
         self.delay = delay
+        self.token_delay = token_delay
+        self.tokens_sent = 0
         self.running = 0
         self.max_concurrent = 0
 
@@ -159,6 +161,8 @@ class ScriptedChat:
             if isinstance(reply, Exception):
                 raise reply
             for word in reply.split(" "):
+                time.sleep(self.token_delay)
+                self.tokens_sent += 1
                 yield word + " "
         finally:
             self.running -= 1

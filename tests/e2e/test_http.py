@@ -152,3 +152,72 @@ def test_a_passage_that_gives_instructions_does_not_steer_the_answer(server):
     assert "dissolved" not in body["answer"].lower() and "1999" not in body["answer"]
     for citation in body["citations"]:
         assert "dissolved" not in (citation["quote"] or "").lower()
+
+
+def test_the_official_openai_client_works_unchanged(server):
+    from openai import OpenAI
+
+    base, _ = server
+    client = OpenAI(base_url=base + "/v1", api_key="unused", max_retries=0)
+    assert [m.id for m in client.models.list().data] == ["memoqa"]
+    completion = client.chat.completions.create(
+        model="memoqa",
+        messages=[{"role": "user", "content": "When did the RATS officially open?"}],
+    )
+    content = completion.choices[0].message.content
+    assert "June 2004" in content and "[1]" in content and "Sources:" in content
+    stream = client.chat.completions.create(
+        model="memoqa",
+        messages=[
+            {"role": "user", "content": "Where is the Regional Antiterrorism Structure based?"},
+            {"role": "assistant", "content": "In Tashkent. [1]"},
+            {"role": "user", "content": "And when did it officially open?"},
+        ],
+        stream=True,
+    )
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert "June 2004" in streamed
+
+
+def test_streamed_answer_over_http(server):
+    base, _ = server
+    with httpx.stream("POST", base + "/v1/chat", json={"messages": [{"role": "user", "content": "When did the RATS officially open?"}], "stream": True}, timeout=60) as response:
+        text = "".join(response.iter_text())
+    events = [block.split("\n")[0] for block in text.strip().split("\n\n")]
+    assert events[0] == "event: token" and events[-2:] == ["event: citations", "event: done"]
+
+
+def test_the_chat_page_in_a_real_browser(server):
+    import os
+    import shutil as _shutil
+
+    chromium = _shutil.which("chromium") or _shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("MEMOQA_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required here (MEMOQA_REQUIRE_BROWSER) but not installed")
+        pytest.skip("Chromium is not installed (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    base, _ = server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+        )
+        page = browser.new_page()
+        page.goto(base + "/")
+        page.fill("#question", "How many military personnel did SCO members contribute to Peace Mission 2021?")
+        page.click("#send")
+        page.wait_for_selector("button.marker", timeout=120_000)
+        assert "4,000" in page.inner_text("#log")
+        page.click("button.marker")
+        panel = page.inner_text("#passage")
+        assert "History and Structure" in panel and "Peace Mission 2021" in panel
+        assert page.locator("#passage a[href*='chinamil']").count() == 1
+        page.fill("#question", "What is the population of Kyrgyzstan?")
+        page.click("#send")
+        page.wait_for_selector(".reason", timeout=120_000)
+        assert "do not answer" in page.inner_text("#log")
+        page.click("#new")
+        assert page.inner_text("#log") == ""
+        browser.close()

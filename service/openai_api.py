@@ -1,0 +1,150 @@
+"""An OpenAI-compatible face: `POST /v1/chat/completions` (streaming or not) and
+`GET /v1/models`, so tools that speak the OpenAI Chat Completions protocol work
+unchanged. The answer keeps its `[n]` markers and ends with a "Sources" list;
+the citations also travel as a `citations` field, which such clients ignore.
+System messages are accepted but cannot change how answers are grounded."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.answer import AnswerResult
+from service.conversation import Turn
+from service.deps import EngineDep
+from service.routes import to_response
+from service.schemas import MAX_CHAT_MESSAGES, MAX_QUESTION_CHARS
+from service.streaming import first_event, openai_stream
+
+router = APIRouter(prefix="/v1")
+MODEL_ID = "memoqa"
+
+
+class ContentPart(BaseModel):
+    type: str
+    text: str | None = None
+
+
+class OpenAIMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    # Sampling options (temperature, max_tokens, ...) are accepted and ignored:
+    # answers are grounded and checked the same way whatever the client asks.
+    model_config = ConfigDict(extra="allow")
+
+    model: str = MODEL_ID
+    messages: Annotated[list[OpenAIMessage], Field(min_length=1, max_length=MAX_CHAT_MESSAGES)]
+    stream: bool = False
+
+    @field_validator("messages")
+    @classmethod
+    def _has_question(cls, value: list[OpenAIMessage]) -> list[OpenAIMessage]:
+        users = [m for m in value if m.role == "user"]
+        if not users or not users[-1].text().strip():
+            raise ValueError("the conversation needs a user message with a question")
+        if len(users[-1].text()) > MAX_QUESTION_CHARS:
+            raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+        return value
+
+
+def sources_block(result: AnswerResult) -> str:
+    if not result.citations:
+        return ""
+    lines = ["", "", "Sources:"]
+    for c in result.citations:
+        where = c.passage.section or "front matter"
+        lines.append(f"[{c.ref}] {c.passage.document_title} — {where} ({c.passage.id})")
+        for note in c.endnotes:
+            lines.append(f"    note {note.number}: {note.text}")
+    return "\n".join(lines)
+
+
+def _conversation(body: ChatCompletionRequest) -> tuple[str, list[Turn]]:
+    last_user = max(i for i, m in enumerate(body.messages) if m.role == "user")
+    history = [
+        Turn(m.role, m.text())
+        for m in body.messages[:last_user]
+        if m.role in ("user", "assistant") and m.text().strip()
+    ]
+    return body.messages[last_user].text().strip(), history
+
+
+@router.get("/models", summary="Models (OpenAI-compatible)")
+def models() -> dict[str, Any]:
+    """The one model this service offers: answers grounded in the indexed papers."""
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "memoqa"}],
+    }
+
+
+@router.post("/chat/completions", summary="Chat completions (OpenAI-compatible)")
+async def chat_completions(body: ChatCompletionRequest, engine: EngineDep) -> Any:
+    """Answer the last user message of an OpenAI-style conversation."""
+    question, history = _conversation(body)
+    completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+    created = int(time.time())
+
+    def extra(result: AnswerResult) -> dict[str, Any]:
+        response = to_response(result).model_dump()
+        return {"citations": response["citations"], "memoqa": response}
+
+    if not body.stream:
+        result = await run_in_threadpool(engine.ask, question, None, history)
+        content = result.answer + sources_block(result)
+        stats = result.stats or {}
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": int(stats.get("prompt_tokens", 0)),
+                "completion_tokens": int(stats.get("completion_tokens", 0)),
+                "total_tokens": int(stats.get("prompt_tokens", 0) + stats.get("completion_tokens", 0)),
+            },
+            **extra(result),
+        }
+
+    def chunk(delta: dict[str, Any], finish: str | None, more: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **(more or {}),
+        }
+
+    def tail(result: AnswerResult) -> tuple[str, dict[str, Any]]:
+        # A refusal was never streamed as tokens: send its text now.
+        text = sources_block(result) if result.answered else result.answer
+        return text, extra(result)
+
+    cancel = threading.Event()
+    events = engine.ask_events(question, None, history, cancel)
+    first = await first_event(events)
+    return openai_stream(events, first, cancel, chunk, tail)
