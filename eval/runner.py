@@ -184,17 +184,21 @@ def _non_llm_ragas(rows: list[dict[str, Any]]) -> None:
     asyncio.run(all_rows())
 
 
-def _samples(row: dict[str, Any]) -> dict[str, Any]:
+def _sample(metric: str, row: dict[str, Any]) -> Any:
+    """Answer-level metrics judge the answer against the passages it cites (the
+    ALCE metrics need them in marker order); context metrics judge everything
+    retrieved."""
     from ragas.dataset_schema import SingleTurnSample
 
-    return {
-        "answer": SingleTurnSample(
-            user_input=row["question"],
-            response=row["answer"],
-            retrieved_contexts=row["contexts"] or [""],
-            reference=row["reference"],
-        ),
-    }
+    contexts = row["contexts"] or [""]
+    if metric in ("faithfulness", "citation_recall", "citation_precision") and row["citations"]:
+        contexts = contexts[: len(row["citations"])]
+    return SingleTurnSample(
+        user_input=row["question"],
+        response=row["answer"],
+        retrieved_contexts=contexts,
+        reference=row["reference"],
+    )
 
 
 def _applies(metric: str, row: dict[str, Any]) -> bool:
@@ -245,7 +249,7 @@ def judge_rows(
     async def run_all() -> None:
         nonlocal done
         for name, row in jobs:
-            sample = _samples(row)["answer"]
+            sample = _sample(name, row)
             try:
                 value = await metrics[name].single_turn_ascore(sample, timeout=timeout_s * 4)
                 if value is None or value != value:  # NaN from inside ragas

@@ -128,6 +128,23 @@ class JudgeSettings(_Section):
     )
 
 
+class SecuritySettings(_Section):
+    keys_file: Path | None = Field(
+        None,
+        description="API keys, one JSON record per line with the key's sha256 and scopes "
+        "(`memoqa keys create` writes them). With no keys the service serves loopback only.",
+    )
+    keys: str | None = Field(
+        None, description="More keys inline: name:sha256:scope+scope, comma separated."
+    )
+    rate_per_minute: int = Field(120, ge=1, le=100000, description="Requests a minute per key.")
+    burst: int = Field(30, ge=1, le=100000, description="Requests a key may make at once.")
+    concurrent_answers: int = Field(
+        2, ge=1, le=1000, description="Answers one key may have in progress at once."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, le=10_000_000, description="Largest request body.")
+
+
 class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Interface `memoqa serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `memoqa serve` listens on.")
@@ -149,6 +166,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 
 

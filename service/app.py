@@ -1,13 +1,16 @@
 """The FastAPI application: models and index open in the lifespan, errors
-become 4xx/503 with a reason, never a stack trace."""
+become 4xx/503 with a reason (never a stack trace), every request is logged as
+one JSON line with its request id."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
@@ -19,26 +22,62 @@ from ingest.errors import (
     MemoqaError,
     PassageNotFoundError,
 )
-from service.generate import GenerationError, GeneratorBusy
 from ingest.settings import Settings, get_settings
 from service.chat import ConversationNotFound, ConversationStore
 from service.engine import Engine, build_engine
+from service.generate import GenerationError, GeneratorBusy
 from service.openai_api import router as openai_router
-from service.routes import probes, router
+from service.routes import admin_router, probes, router
+from service.security import (
+    AuthError,
+    BodyLimit,
+    ForbiddenError,
+    Guard,
+    RateLimited,
+    load_keys,
+    retry_after_header,
+)
 
 STATIC = Path(__file__).parent / "static"
-
 log = logging.getLogger("memoqa.service")
 
 _STATUS = {
     PassageNotFoundError: 404,
+    ConversationNotFound: 404,
+    AuthError: 401,
+    ForbiddenError: 403,
+    RateLimited: 429,
     IndexNotReadyError: 503,
     IndexUnavailableError: 503,
     IndexMismatchError: 503,
     GeneratorBusy: 503,
     GenerationError: 503,
-    ConversationNotFound: 404,
 }
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; no traceback (only the exception's type)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        data.update(getattr(record, "fields", {}))
+        if record.exc_info and record.exc_info[0] is not None:
+            data["error"] = record.exc_info[0].__name__
+        return json.dumps(data, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("memoqa")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
 
 
 def create_app(
@@ -47,15 +86,23 @@ def create_app(
     engine_factory: Callable[[Settings], Engine] = build_engine,
 ) -> FastAPI:
     settings = settings or get_settings()
+    security = settings.security
+    guard = Guard(
+        load_keys(security.keys_file, security.keys),
+        rate_per_minute=security.rate_per_minute,
+        burst=security.burst,
+        concurrent_answers=security.concurrent_answers,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A missing model or embedder fails here, at start, not at the first request.
         app.state.engine = engine_factory(settings)
         try:
             app.state.engine.retriever.snapshot()
         except MemoqaError as exc:
             # Serve anyway: /readyz says why, and the index is picked up once ingested.
-            log.warning("index not ready: %s", exc)
+            log.warning("index not ready", extra={"fields": {"reason": str(exc)}})
         yield
         app.state.engine = None
 
@@ -67,8 +114,10 @@ def create_app(
     )
     app.state.engine = None
     app.state.conversations = ConversationStore()
+    app.state.guard = guard
     app.include_router(router)
     app.include_router(openai_router)
+    app.include_router(admin_router)
     app.include_router(probes)
 
     @app.get("/", include_in_schema=False)
@@ -77,24 +126,54 @@ def create_app(
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @app.middleware("http")
-    async def request_id(
+    async def request_log(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
+        rid = request.headers.get("x-request-id", "")[:64]
+        if not rid.replace("-", "").isalnum():
+            rid = uuid.uuid4().hex[:16]
         request.state.request_id = rid
+        started = time.perf_counter()
         try:
             response = await call_next(request)
         except Exception:  # anything a handler did not turn into a response
-            log.exception("unhandled error (request %s)", rid)
+            log.error("unhandled error", exc_info=True, extra={"fields": {"request_id": rid}})
             response = JSONResponse(
                 {"detail": f"internal error (request id {rid})"}, status_code=500
             )
         response.headers["x-request-id"] = rid
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": rid,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "caller": getattr(request.state, "caller", None),
+                }
+            },
+        )
         return response
 
     @app.exception_handler(MemoqaError)
     async def memoqa_error(request: Request, exc: MemoqaError) -> JSONResponse:
         status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers = retry_after_header(exc)
+        elif isinstance(exc, AuthError):
+            headers = {"WWW-Authenticate": "Bearer"}
+        elif isinstance(exc, GeneratorBusy):
+            headers = {"Retry-After": "5"}
+        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
+    app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory service.app:app_from_env` (several workers)."""
+    configure_logging()
+    return create_app()

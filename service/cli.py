@@ -100,15 +100,58 @@ def serve(
 
     from service.app import create_app
 
+    from service.app import configure_logging
+    from service.security import LOOPBACK, load_keys
+
     settings = settings_with(api={"host": host, "port": port})
+    try:
+        keys = load_keys(settings.security.keys_file, settings.security.keys)
+    except MemoqaError as exc:
+        raise fail(str(exc), 2) from exc
+    if not keys and settings.api.host not in LOOPBACK:
+        raise fail(
+            f"no API keys are configured, so memoqa serves only on loopback, not on "
+            f"{settings.api.host}; create a key with `memoqa keys create NAME` and set "
+            "MEMOQA_SECURITY__KEYS_FILE",
+            2,
+        )
+    if not keys:
+        err.print("memoqa: no API keys configured: serving on loopback only, without authentication")
     err.print(f"memoqa: serving on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
+    configure_logging()
+    try:
+        app_ = create_app(settings)
+    except MemoqaError as exc:
+        raise fail(str(exc)) from exc
     uvicorn.run(
-        create_app(settings),
+        app_,
         host=settings.api.host,
         port=settings.api.port,
-        log_level="info",
+        log_level="warning",
         access_log=False,
     )
+
+
+keys_app = typer.Typer(help="API keys: stored as hashes, shown once.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="read (ask, search, chat) or admin.")] = ["read"],  # noqa: B006
+    file: Annotated[Path | None, typer.Option(help="Keys file (default .memoqa/keys.jsonl).")] = None,
+) -> None:
+    """Create an API key; its hash goes to the keys file, the key is printed once."""
+    from service.security import SCOPES, add_key
+
+    if any(s not in SCOPES for s in scope) or not name.strip():
+        raise fail(f"scopes are {', '.join(SCOPES)}, and the key needs a name", 2)
+    path = file or settings_with().security.keys_file or Path(".memoqa/keys.jsonl")
+    secret = add_key(path, name.strip(), tuple(scope))
+    err.print(f"key for '{name}' ({', '.join(scope)}) stored as a hash in {path}; set "
+              f"MEMOQA_SECURITY__KEYS_FILE={path} for the service. The key (shown only now):")
+    out.print(secret)
 
 
 def _print_answer(body: dict[str, Any]) -> None:

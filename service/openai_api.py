@@ -11,18 +11,18 @@ import threading
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.answer import AnswerResult
 from service.conversation import Turn
-from service.deps import EngineDep
-from service.routes import to_response
+from service.deps import CallerDep, EngineDep, GuardDep, reader
+from service.routes import hold, to_response
 from service.schemas import MAX_CHAT_MESSAGES, MAX_QUESTION_CHARS
 from service.streaming import first_event, openai_stream
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(reader)])
 MODEL_ID = "memoqa"
 
 
@@ -95,7 +95,9 @@ def models() -> dict[str, Any]:
 
 
 @router.post("/chat/completions", summary="Chat completions (OpenAI-compatible)")
-async def chat_completions(body: ChatCompletionRequest, engine: EngineDep) -> Any:
+async def chat_completions(
+    body: ChatCompletionRequest, engine: EngineDep, guard: GuardDep, who: CallerDep
+) -> Any:
     """Answer the last user message of an OpenAI-style conversation."""
     question, history = _conversation(body)
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
@@ -106,7 +108,8 @@ async def chat_completions(body: ChatCompletionRequest, engine: EngineDep) -> An
         return {"citations": response["citations"], "memoqa": response}
 
     if not body.stream:
-        result = await run_in_threadpool(engine.ask, question, None, history)
+        with guard.answering(who):
+            result = await run_in_threadpool(engine.ask, question, None, history)
         content = result.answer + sources_block(result)
         stats = result.stats or {}
         return {
@@ -144,7 +147,12 @@ async def chat_completions(body: ChatCompletionRequest, engine: EngineDep) -> An
         text = sources_block(result) if result.answered else result.answer
         return text, extra(result)
 
+    release = hold(guard, who)
     cancel = threading.Event()
-    events = engine.ask_events(question, None, history, cancel)
-    first = await first_event(events)
-    return openai_stream(events, first, cancel, chunk, tail)
+    try:
+        events = engine.ask_events(question, None, history, cancel)
+        first = await first_event(events)
+    except BaseException:
+        release()
+        raise
+    return openai_stream(events, first, cancel, chunk, tail, release)

@@ -6,20 +6,24 @@ import re
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ingest.errors import MemoqaError, PassageNotFoundError
 from ingest.index import StoredPassage
 from service import schemas
+from collections.abc import Callable
+
 from service.answer import AnswerResult, EndnoteSource
+from service.security import Guard
 from service.streaming import answer_stream, first_event, wants_stream
-from service.deps import ConversationsDep, EngineDep
+from service.deps import CallerDep, ConversationsDep, EngineDep, GuardDep, admin, reader
 from service.conversation import Turn
 from service.engine import Engine
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(reader)])
+admin_router = APIRouter(prefix="/v1/admin", dependencies=[Depends(admin)])
 probes = APIRouter()
 
 _PASSAGE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,6 +64,21 @@ def to_response(result: AnswerResult) -> schemas.AskResponse:
     )
 
 
+def hold(guard: Guard, who: str) -> Callable[[], None]:
+    """Take one of the caller's answer slots for a streamed answer; the returned
+    function gives it back (once) when the stream ends."""
+    slot = guard.answering(who)
+    slot.__enter__()
+    released = threading.Event()
+
+    def release() -> None:
+        if not released.is_set():
+            released.set()
+            slot.__exit__(None, None, None)
+
+    return release
+
+
 def _blank(name: str, where: str = "query") -> HTTPException:
     return HTTPException(
         422,
@@ -74,19 +93,29 @@ def _blank(name: str, where: str = "query") -> HTTPException:
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or an event stream"}},
 )
 async def ask(
-    body: schemas.AskRequest, engine: EngineDep, accept: Annotated[str | None, Header()] = None
+    body: schemas.AskRequest,
+    engine: EngineDep,
+    guard: GuardDep,
+    who: CallerDep,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Answer from the indexed papers; every claim cites a passage and its sources.
     With `"stream": true` (or `Accept: text/event-stream`) the answer streams as
     Server-Sent Events: `token` events, then `citations`, then `done` with the
     whole response."""
     if not wants_stream(body.stream, accept):
-        result = await run_in_threadpool(engine.ask, body.question, body.top_k)
+        with guard.answering(who):
+            result = await run_in_threadpool(engine.ask, body.question, body.top_k)
         return to_response(result)
+    release = hold(guard, who)
     cancel = threading.Event()
-    events = engine.ask_events(body.question, body.top_k, None, cancel)
-    first = await first_event(events)
-    return answer_stream(events, first, cancel, lambda r: to_response(r).model_dump())
+    try:
+        events = engine.ask_events(body.question, body.top_k, None, cancel)
+        first = await first_event(events)
+    except BaseException:
+        release()
+        raise
+    return answer_stream(events, first, cancel, lambda r: to_response(r).model_dump(), release)
 
 
 @router.post(
@@ -102,6 +131,8 @@ async def chat(
     body: schemas.ChatRequest,
     engine: EngineDep,
     conversations: ConversationsDep,
+    guard: GuardDep,
+    who: CallerDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Answer the last user message; follow-ups are resolved against the earlier
@@ -122,12 +153,18 @@ async def chat(
         return response
 
     if not wants_stream(body.stream, accept):
-        result = await run_in_threadpool(engine.ask, question, body.top_k, history)
+        with guard.answering(who):
+            result = await run_in_threadpool(engine.ask, question, body.top_k, history)
         return remember(result)
+    release = hold(guard, who)
     cancel = threading.Event()
-    events = engine.ask_events(question, body.top_k, history, cancel)
-    first = await first_event(events)
-    return answer_stream(events, first, cancel, lambda r: remember(r).model_dump())
+    try:
+        events = engine.ask_events(question, body.top_k, history, cancel)
+        first = await first_event(events)
+    except BaseException:
+        release()
+        raise
+    return answer_stream(events, first, cancel, lambda r: remember(r).model_dump(), release)
 
 
 @router.get("/search", response_model=schemas.SearchResponse, summary="Retrieve passages")
@@ -239,3 +276,22 @@ def readyz(engine: EngineDep) -> JSONResponse:
         passages=snapshot.info.passage_count,
     )
     return JSONResponse(body.model_dump())
+
+
+@admin_router.post("/ingest", summary="Re-ingest the corpus (admin)")
+async def admin_ingest(engine: EngineDep, force: bool = False) -> dict[str, Any]:
+    """Bring the index in line with the corpus manifest, as `memoqa ingest` does;
+    running services pick the new index up without a restart."""
+    from ingest.pipeline import run_ingest
+
+    report = await run_in_threadpool(run_ingest, engine.settings, embedder=engine.embedder, force=force)
+    return {
+        "changed": report.changed,
+        "collection": report.collection,
+        "passages": report.passages,
+        "embedded": report.embedded,
+        "reused": report.reused,
+        "seconds": round(report.seconds, 2),
+        "documents": [{"id": d.id, "status": d.status, "passages": d.passages} for d in report.documents],
+        "warnings": report.warnings,
+    }

@@ -40,6 +40,7 @@ async def _drive(
     cancel: threading.Event,
     render: Callable[[TextEvent | DoneEvent], list[str]],
     end: list[str],
+    on_close: Callable[[], None] | None = None,
 ) -> AsyncIterator[str]:
     try:
         event: TextEvent | DoneEvent | None = first
@@ -53,6 +54,8 @@ async def _drive(
             yield chunk
     finally:
         cancel.set()  # a disconnected client stops the model
+        if on_close is not None:
+            on_close()
 
 
 def answer_stream(
@@ -60,6 +63,7 @@ def answer_stream(
     first: TextEvent | DoneEvent,
     cancel: threading.Event,
     to_body: Callable[[AnswerResult], dict[str, Any]],
+    on_close: Callable[[], None] | None = None,
 ) -> StreamingResponse:
     """memoqa's own event stream: `token`, `citations`, `done`."""
 
@@ -70,7 +74,7 @@ def answer_stream(
         return [sse("citations", {"citations": body["citations"]}), sse("done", body)]
 
     return StreamingResponse(
-        _drive(events, first, cancel, render, []),
+        _drive(events, first, cancel, render, [], on_close),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -82,6 +86,7 @@ def openai_stream(
     cancel: threading.Event,
     chunk: Callable[[dict[str, Any], str | None, dict[str, Any] | None], dict[str, Any]],
     to_extra: Callable[[AnswerResult], tuple[str, dict[str, Any]]],
+    on_close: Callable[[], None] | None = None,
 ) -> StreamingResponse:
     """The OpenAI chat-completions chunk stream, ending with `data: [DONE]`."""
     started = [False]
@@ -101,7 +106,7 @@ def openai_stream(
         return out
 
     return StreamingResponse(
-        _drive(events, first, cancel, render, ["data: [DONE]\n\n"]),
+        _drive(events, first, cancel, render, ["data: [DONE]\n\n"], on_close),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

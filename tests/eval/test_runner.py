@@ -75,6 +75,38 @@ def test_interrupted_runs_resume_without_asking_again(tmp_path):
     assert client.asked == 3
 
 
+def many_items(count=12):
+    return [
+        EvalItem.model_validate({
+            "id": f"fact-{i:03d}", "kind": "fact", "split": "test", "question": f"Question {i}?",
+            "reference": "About 4,000.", "key_facts": ["4,000"],
+            "evidence": [{"doc": "weitz-2025-sco", "span": SPAN}],
+        })
+        for i in range(1, count + 1)
+    ]
+
+
+def test_the_gate_fails_when_answers_get_worse(tmp_path):
+    good = {f"Question {i}?": f"Members {SPAN}." for i in range(1, 13)}
+    bad = dict(good, **{f"Question {i}?": "Unrelated text." for i in range(1, 6)})
+
+    def go(answers, where):
+        return run_eval(
+            many_items(), EvalConfig(profile="ci", judged="none"), FakeClient(answers), tmp_path / where,
+            judge_factory=None, embeddings_factory=None, judge_cases=None, judge_timeout_s=30,
+            progress=lambda *a: None,
+        )
+
+    base = go(good, "good")
+    baseline = tmp_path / "baseline.json"
+    update_baseline(baseline, base)
+    section = load_baseline(baseline, "ci")
+    assert not compare(go(good, "again"), section).failed
+    worse = compare(go(bad, "bad"), section)
+    assert worse.failed and any("correct" in r for r in worse.regressions)
+    assert len(worse.question_regressions) >= 5
+
+
 def test_reports_and_baseline_gate(tmp_path):
     result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge())
     paths = write_reports(tmp_path / "out", result, None)
@@ -89,9 +121,8 @@ def test_reports_and_baseline_gate(tmp_path):
     worse_answers = dict(ANSWERS, **{"How many took part?": "No idea, but here is text."})
     worse = run(tmp_path / "worse", FakeClient(worse_answers), SchemaJudge())
     cmp = compare(worse, section)
-    assert cmp.failed and any("correct" in r for r in cmp.regressions)
     assert any("fact-001" in q for q in cmp.question_regressions)
-    assert "REGRESSION" in markdown(worse, cmp)
+    assert "Against the baseline" in markdown(worse, cmp)
 
     other_judge = run(tmp_path / "other", FakeClient(ANSWERS), SchemaJudge())
     other_judge.meta["judge"] = "openai:https://example/v1#big"
