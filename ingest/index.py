@@ -52,6 +52,14 @@ def describe(settings: IndexSettings) -> str:
     return f"embedded Chroma at {settings.path}"
 
 
+def forget_clients() -> None:
+    """Drop chromadb's per-process client cache, so the next connect opens the
+    store afresh (after it was repaired, replaced or restarted)."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
 def connect(settings: IndexSettings, *, create: bool = False) -> Any:
     """A Chroma client: embedded on disk by default, a server when a host is set."""
     import chromadb
@@ -507,10 +515,10 @@ class IndexReader:
                 store = self._open_store()
                 name = store.active_name()
             except (IndexNotReadyError, IndexUnavailableError):
-                self._store = None
+                self._reset()
                 raise
             except Exception as exc:
-                self._store = None
+                self._reset()
                 raise IndexUnavailableError(f"cannot read {describe(self.settings)}: {exc}") from exc
             if name is None:
                 raise IndexNotReadyError(
@@ -535,6 +543,12 @@ class IndexReader:
                 sentence_collection = None
             self._snapshot = Snapshot(info, collection, documents, sentence_collection)
             return self._snapshot
+
+    def _reset(self) -> None:
+        self._store = None
+        self._snapshot = None
+        if not self.settings.chroma_host:
+            forget_clients()
 
     def invalidate(self) -> None:
         """Forget the open snapshot (after its collection vanished)."""

@@ -22,13 +22,20 @@ from typing import Any
 from ingest.chunk import CHUNKER_VERSION, Passage, chunk_document, quotable_units, search_text
 from ingest.corpus import SourceDocument, load_corpus
 from ingest.embed import Embedder, ModelRef, load_embedder, resolve_model
-from ingest.errors import CorpusError, IngestLockedError, MemoqaError
+from ingest.errors import (
+    CorpusError,
+    IndexMismatchError,
+    IndexUnavailableError,
+    IngestLockedError,
+    MemoqaError,
+)
 from ingest.index import (
     SCHEMA_VERSION,
     DocumentRecord,
     IndexInfo,
     IndexStore,
     connect,
+    forget_clients,
     passage_metadata,
     utc_now,
 )
@@ -152,8 +159,7 @@ def run_ingest(
     warnings = [w for p in prepared for w in p.parsed.warnings]
 
     with ingest_lock(settings.index.lock_path):
-        store = IndexStore(connect(settings.index, create=True), settings.index.collection_prefix)
-        active = store.active()
+        store, active = _open_or_repair(settings, warnings)
         previous_docs = {d.id: d for d in store.documents(active.collection)} if active else {}
         if (
             active is not None
@@ -274,6 +280,12 @@ def run_ingest(
                     f"expected {len(items)}"
                 )
             store.activate(name)
+        except OSError as exc:
+            store.drop(name)
+            raise MemoqaError(
+                f"writing the new index failed ({exc.strerror or exc}); the previous index "
+                "is still the one in use"
+            ) from exc
         except BaseException:
             store.drop(name)
             raise
@@ -301,6 +313,26 @@ def run_ingest(
         warnings=warnings,
         removed_generations=removed,
     )
+
+
+def _open_or_repair(settings: Settings, warnings: list[str]) -> tuple[IndexStore, IndexInfo | None]:
+    """The index store and its active generation. An embedded store that cannot
+    be opened (a corrupt or half-deleted folder) is moved aside, never deleted,
+    and rebuilt from the corpus."""
+    prefix = settings.index.collection_prefix
+    try:
+        store = IndexStore(connect(settings.index, create=True), prefix)
+        return store, store.active()
+    except (IndexUnavailableError, IndexMismatchError) as exc:
+        if settings.index.chroma_host:
+            raise  # a server's storage is the server's to repair
+        path = settings.index.path
+        aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d%H%M%S')}")
+        path.rename(aside)
+        forget_clients()
+        warnings.append(f"the index at {path} could not be opened ({exc}); moved it to {aside} and rebuilt it")
+        store = IndexStore(connect(settings.index, create=True), prefix)
+        return store, None
 
 
 def _write_passages(

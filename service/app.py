@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -168,6 +169,18 @@ def create_app(
         elif isinstance(exc, GeneratorBusy):
             headers = {"Retry-After": "5"}
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+    @app.exception_handler(httpx.TransportError)
+    async def store_unreachable(request: Request, exc: httpx.TransportError) -> JSONResponse:
+        # The Chroma server went away mid-request: not ready, not a server bug.
+        engine = getattr(request.app.state, "engine", None)
+        if engine is not None:
+            engine.index.invalidate()
+        return JSONResponse(
+            {"detail": "the index store is unreachable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
     return app

@@ -94,6 +94,9 @@ def ingest(
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each loads its own models).")
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
@@ -115,10 +118,29 @@ def serve(
             "MEMOQA_SECURITY__KEYS_FILE",
             2,
         )
+    from service.engine import preflight
+
+    try:
+        preflight(settings)
+    except MemoqaError as exc:
+        raise fail(str(exc)) from exc
     if not keys:
         err.print("memoqa: no API keys configured: serving on loopback only, without authentication")
     err.print(f"memoqa: serving on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
     configure_logging()
+    if workers > 1:
+        # Each worker builds the app from the same environment; point them at one
+        # Chroma server (MEMOQA_INDEX__CHROMA_HOST) or they share an embedded folder.
+        uvicorn.run(
+            "service.app:app_from_env",
+            factory=True,
+            host=settings.api.host,
+            port=settings.api.port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+        return
     try:
         app_ = create_app(settings)
     except MemoqaError as exc:
@@ -428,6 +450,42 @@ def bench(
                 f"{gen_rate:.1f} tokens/s; floor / measured generation time: median "
                 f"{statistics.median(ratios):.2f} (above 1 where the prompt prefix was cached)"
             )
+
+
+@app.command()
+def load(
+    url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
+    endpoint: Annotated[str, typer.Option(help="search or ask.")] = "search",
+    concurrency: Annotated[
+        str, typer.Option(help="Concurrent clients; several levels comma separated.")
+    ] = "1,10,50",
+    duration: Annotated[float, typer.Option(min=1, max=3600, help="Seconds per level.")] = 20,
+    key: Annotated[str | None, typer.Option(help="API key, when the server needs one.")] = None,
+) -> None:
+    """Load a running server with N concurrent clients for a bounded time."""
+    import asyncio
+    from importlib.resources import files
+
+    from service.load import HEADER, run_load
+
+    if endpoint not in ("search", "ask"):
+        raise fail("--endpoint is search or ask", 2)
+    try:
+        levels = [int(x) for x in concurrency.split(",") if x.strip()]
+    except ValueError as exc:
+        raise fail("--concurrency takes numbers, e.g. 1,10,50", 2) from exc
+    if not levels or any(n < 1 or n > 1000 for n in levels):
+        raise fail("concurrency levels are 1..1000", 2)
+    questions = [
+        q.strip()
+        for q in files("service").joinpath("bench_questions.txt").read_text().splitlines()
+        if q.strip()
+    ]
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    out.print(HEADER)
+    for level in levels:
+        result = asyncio.run(run_load(url, endpoint, level, duration, questions, headers))
+        out.print(result.row())
 
 
 def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:

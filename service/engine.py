@@ -107,6 +107,23 @@ def make_generator(settings: Settings, embedder: Embedder, retriever: Retriever)
     )
 
 
+def preflight(settings: Settings) -> None:
+    """Fail at start, with a clear message, when a configured model is missing."""
+    from ingest.embed import resolve_model
+    from ingest.errors import ModelNotFoundError
+
+    resolve_model(settings.embedding.model)
+    if settings.answer.generator == "local" and not settings.llm.model_path.is_file():
+        raise ModelNotFoundError(
+            f"language model file {settings.llm.model_path} not found: run `make setup`, "
+            "or set MEMOQA_LLM__MODEL_PATH, or MEMOQA_ANSWER__GENERATOR=extractive"
+        )
+    if settings.answer.generator not in GENERATORS:
+        raise MemoqaError(
+            f"unknown answer generator '{settings.answer.generator}'; choose one of: {', '.join(GENERATORS)}"
+        )
+
+
 def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Engine:
     """Load the models and open the index (lazily: a missing index makes the
     service not ready, not dead)."""
