@@ -233,10 +233,6 @@ def _is_refusal(text: str) -> bool:
     return text.upper().startswith(NOT_ANSWERED) or bool(_REFUSAL_RE.search(text))
 
 
-def _without_urls(text: str) -> str:
-    return re.sub(r",?\s*https?://\S+", "", text).strip()
-
-
 def _units(text: str) -> list[tuple[str, tuple[int, ...]]]:
     kind = "list" if text.lstrip().startswith("- ") else "paragraph"
     return quotable_units(kind, text)
