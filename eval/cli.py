@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ingest.errors import MemoqaError
-from service.cli import app, err, fail, out, settings_with
+from service.cli import app, err, fail, out, progress_bars, settings_with
 
 eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
 app.add_typer(eval_app, name="eval")
@@ -43,8 +43,6 @@ def evaluate(
     """Run the evaluation; with --baseline, exit 1 when quality regressed."""
     if ctx.invoked_subcommand is not None:
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from eval.client import Client, HttpClient, InProcessClient
     from eval.dataset import JUDGE_CASES, load_items
     from eval.judge import build_judge
@@ -79,23 +77,7 @@ def evaluate(
         return LlamaIndexEmbeddingsWrapper(load_embedder(settings.embedding.model).model)
 
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-        disable=not err.is_terminal,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def notify(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with progress_bars(transient=False) as notify:
         try:
             client: Client = HttpClient(url) if url else InProcessClient(settings)
             result = run_eval(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +34,38 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def progress_bars(*, transient: bool) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars with an ETA on a terminal, one per stage; `notify(stage,
+    done, total)` updates them. Silent when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=transient,
+        disable=not err.is_terminal,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def notify(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        yield notify
+
+
 def settings_with(**sections: dict[str, Any]) -> Settings:
     try:
         base = get_settings()
@@ -52,27 +86,10 @@ def ingest(
 ) -> None:
     """Parse, chunk and embed the corpus into the index. Safe to re-run: an
     unchanged corpus is left as it is."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from ingest.pipeline import run_ingest
 
     settings = settings_with(corpus={"manifest": manifest})
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    ) as progress:
-        tasks: dict[str, Any] = {}
-
-        def notify(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
+    with progress_bars(transient=True) as notify:
         try:
             report = run_ingest(settings, force=force, progress=notify)
         except MemoqaError as exc:

@@ -70,54 +70,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-class OpenAICompatibleServer:
-    """A small OpenAI-compatible chat completions server on loopback, answering
-    with `reply(messages)`; streams Server-Sent Events when asked to."""
-
-    def __init__(self, reply: "Callable[[list[dict[str, str]]], str]") -> None:
-        import json
-        import threading
-
-        import uvicorn
-        from fastapi import FastAPI
-        from fastapi.responses import JSONResponse, StreamingResponse
-
-        app = FastAPI()
-        self.requests: list[dict] = []
-
-        @app.post("/v1/chat/completions")
-        async def completions(request: Request):  # type: ignore[no-untyped-def]
-            body = await request.json()
-            self.requests.append(body)
-            text = reply(body["messages"])
-            if body.get("stream"):
-                def events():  # type: ignore[no-untyped-def]
-                    for word in text.split(" "):
-                        chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
-                        yield f"data: {json.dumps(chunk)}\n\n"
-                    yield "data: [DONE]\n\n"
-
-                return StreamingResponse(events(), media_type="text/event-stream")
-            return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "finish_reason": "stop"}]})
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "OpenAICompatibleServer":
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 class ServerThread:
     """Any ASGI app served by uvicorn on a loopback port, in a thread."""
 
@@ -141,3 +93,36 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class OpenAICompatibleServer(ServerThread):
+    """A small OpenAI-compatible chat completions server on loopback, answering
+    with `reply(messages)`; streams Server-Sent Events when asked to."""
+
+    def __init__(self, reply: "Callable[[list[dict[str, str]]], str]") -> None:
+        import json
+
+        from fastapi import FastAPI
+        from fastapi.responses import JSONResponse, StreamingResponse
+
+        app = FastAPI()
+        self.requests: list[dict] = []
+
+        @app.post("/v1/chat/completions")
+        async def completions(request: Request):  # type: ignore[no-untyped-def]
+            body = await request.json()
+            self.requests.append(body)
+            text = reply(body["messages"])
+            if body.get("stream"):
+                def events():  # type: ignore[no-untyped-def]
+                    for word in text.split(" "):
+                        chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+                        yield f"data: {json.dumps(chunk)}\n\n"
+                    yield "data: [DONE]\n\n"
+
+                return StreamingResponse(events(), media_type="text/event-stream")
+            return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                              "finish_reason": "stop"}]})
+
+        super().__init__(app)
+        self.url += "/v1"
