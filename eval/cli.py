@@ -160,7 +160,9 @@ def retrieval(
     from eval.retrieval import compare_stages, per_kind, refusal_signal, table, threshold_table
     from service.engine import build_engine
 
-    settings = settings_with()
+    # The relevance signal comes from the extractive pass that every generator
+    # runs first, so no language model is needed here.
+    settings = settings_with(answer={"generator": "extractive"})
     items = [i for i in load_items(questions) if split == "all" or i.split == split]
     try:
         engine = build_engine(settings)

@@ -91,7 +91,8 @@ def evaluate_stage(name: str, search: Search, items: list[EvalItem]) -> StageRes
     for kind, r in rows:
         groups.setdefault(kind, []).append(r)
     scores = {
-        g: {m: statistics.fmean(r[m] for r in rs) for m in rs[0]} for g, rs in groups.items()
+        g: {"n": len(rs), **{m: statistics.fmean(r[m] for r in rs) for m in rs[0]}}
+        for g, rs in groups.items()
     }
     return StageResult(name, scores, _percentile(latencies, 0.5), _percentile(latencies, 0.95))
 
@@ -159,11 +160,11 @@ def table(results: list[StageResult], group: str = "all") -> str:
 
 
 def per_kind(result: StageResult) -> str:
-    lines = ["| kind | n-weighted hit@1 | hit@5 | MRR@10 | evidence recall@10 |", "|---|---|---|---|---|"]
+    lines = ["| kind | n | hit@1 | hit@5 | MRR@10 | evidence recall@10 |", "|---|---|---|---|---|---|"]
     for group, s in result.scores.items():
         if group == "all":
             continue
         lines.append(
-            f"| {group} | {s['hit@1']:.3f} | {s['hit@5']:.3f} | {s['mrr@10']:.3f} | {s['evidence_recall@10']:.3f} |"
+            f"| {group} | {s['n']} | {s['hit@1']:.3f} | {s['hit@5']:.3f} | {s['mrr@10']:.3f} | {s['evidence_recall@10']:.3f} |"
         )
     return "\n".join(lines)

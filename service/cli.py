@@ -392,6 +392,9 @@ def bench(
     stream: Annotated[
         bool, typer.Option(help="Also stream each answer and time its first token.")
     ] = False,
+    plain: Annotated[
+        bool, typer.Option(help="Time search and non-streamed ask (--no-plain: only the streamed pass).")
+    ] = True,
 ) -> None:
     """Measure /v1/search and /v1/ask latency against a running server."""
     import statistics
@@ -407,6 +410,8 @@ def bench(
         items = [q.strip() for q in source.splitlines() if q.strip()]
     if not items:
         raise fail("no questions to ask", 2)
+    if not (plain or stream):
+        raise fail("nothing to measure: --no-plain needs --stream", 2)
     base = url.rstrip("/")
     timings: dict[str, list[float]] = {
         "search": [],
@@ -423,7 +428,7 @@ def bench(
             client.get(base + "/v1/search", params={"q": "warm up"}).raise_for_status()
         except httpx.HTTPError as exc:
             raise fail(f"cannot reach {base}: {exc}") from exc
-        for _ in range(rounds):
+        for _ in range(rounds if plain else 0):
             for q in items:
                 started = time.perf_counter()
                 client.get(base + "/v1/search", params={"q": q, "k": 10}).raise_for_status()
@@ -445,9 +450,11 @@ def bench(
                 started = time.perf_counter()
                 first = None
                 with client.stream("POST", base + "/v1/ask", json={"question": q, "stream": True}) as r:
-                    for event, _data in _sse_events(r.iter_lines()):
+                    for event, data in _sse_events(r.iter_lines()):
                         if first is None and event in ("token", "done"):
                             first = (time.perf_counter() - started) * 1000
+                        if event == "done" and not plain:
+                            answered += bool(data.get("answered"))
                 timings["streamed first token"].append(first or 0.0)
                 timings["streamed total"].append((time.perf_counter() - started) * 1000)
     out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {answered} answered")

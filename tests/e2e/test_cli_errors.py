@@ -33,3 +33,9 @@ def test_ask_without_an_index(tmp_path):
     result = run_cli(["ask", "Anything?"], memoqa_env(tmp_path, tmp_path / "m.json"))
     assert result.returncode == 1 and "memoqa ingest" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bench_with_nothing_to_measure(tmp_path):
+    result = run_cli(["bench", "--no-plain"], memoqa_env(tmp_path, tmp_path / "m.json"))
+    assert result.returncode == 2 and "--no-plain needs --stream" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -81,3 +81,12 @@ def test_alce_citation_recall_and_precision():
     assert asyncio.run(recall.single_turn_ascore(sample)) == 1 / 3
     # Citation [2] is irrelevant (does not support alone, [1] suffices); [3] earns nothing.
     assert asyncio.run(precision.single_turn_ascore(sample)) == 1 / 3
+
+
+def test_per_kind_table_counts_questions():
+    from eval.retrieval import StageResult, per_kind
+
+    scores = {"hit@1": 1.0, "hit@5": 1.0, "mrr@10": 1.0, "evidence_recall@10": 0.5}
+    result = StageResult("default", {"all": {"n": 3, **scores}, "fact": {"n": 3, **scores}}, 1.0, 2.0)
+    table = per_kind(result)
+    assert "| kind | n | hit@1 |" in table and "| fact | 3 | 1.000 |" in table and "| all |" not in table
