@@ -395,6 +395,7 @@ def bench(
     plain: Annotated[
         bool, typer.Option(help="Time search and non-streamed ask (--no-plain: only the streamed pass).")
     ] = True,
+    key: Annotated[str | None, typer.Option(help="API key, when the server needs one.")] = None,
 ) -> None:
     """Measure /v1/search and /v1/ask latency against a running server."""
     import statistics
@@ -423,40 +424,62 @@ def bench(
     }
     generations: list[dict[str, Any]] = []
     answered = 0
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+
+    @contextmanager
+    def timed(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Iterator[tuple[Any, float]]:
+        """One request as (response, start time). A 429 is waited out and retried,
+        so only the answered attempt is timed; any other error status ends the
+        bench with the server's reason."""
+        for _ in range(100):
+            started = time.perf_counter()
+            with client.stream(method, base + path, headers=headers, **kwargs) as response:
+                if response.status_code == 429:
+                    wait = float(response.headers.get("Retry-After", "1"))
+                    response.read()
+                    time.sleep(min(max(wait, 0.1), 30))
+                    continue
+                if response.status_code >= 400:
+                    response.read()
+                    raise fail(f"{response.status_code} from {base}{path}: {_error_detail(response)}")
+                yield response, started
+                return
+        raise fail(f"{base}{path} kept answering 429 (rate limited); raise its limits or pass --key")
+
     with httpx.Client(timeout=300) as client:
         try:
-            client.get(base + "/v1/search", params={"q": "warm up"}).raise_for_status()
+            with timed(client, "GET", "/v1/search", params={"q": "warm up"}) as (response, _):
+                response.read()
+            for _ in range(rounds if plain else 0):
+                for q in items:
+                    with timed(client, "GET", "/v1/search", params={"q": q, "k": 10}) as (response, started):
+                        response.read()
+                        timings["search"].append((time.perf_counter() - started) * 1000)
+                    with timed(client, "POST", "/v1/ask", json={"question": q}) as (response, started):
+                        response.read()
+                        timings["ask"].append((time.perf_counter() - started) * 1000)
+                    body = response.json()
+                    timings["ask (server total)"].append(body["timings_ms"]["total"])
+                    if body.get("generation"):
+                        generations.append(body["generation"])
+                        timings["time to first token"].append(body["generation"]["ttft_ms"])
+                    answered += bool(body["answered"])
+            # Streamed in a second pass: asking the same question twice in a row would
+            # find its whole prompt in the model's cache and flatter the first token.
+            for _ in range(rounds if stream else 0):
+                for q in items:
+                    payload = {"question": q, "stream": True}
+                    with timed(client, "POST", "/v1/ask", json=payload) as (response, started):
+                        first = None
+                        for event, data in _sse_events(response.iter_lines()):
+                            if first is None and event in ("token", "done"):
+                                first = (time.perf_counter() - started) * 1000
+                            if event == "done" and not plain:
+                                answered += bool(data.get("answered"))
+                        timings["streamed first token"].append(first or 0.0)
+                        timings["streamed total"].append((time.perf_counter() - started) * 1000)
         except httpx.HTTPError as exc:
             raise fail(f"cannot reach {base}: {exc}") from exc
-        for _ in range(rounds if plain else 0):
-            for q in items:
-                started = time.perf_counter()
-                client.get(base + "/v1/search", params={"q": q, "k": 10}).raise_for_status()
-                timings["search"].append((time.perf_counter() - started) * 1000)
-                started = time.perf_counter()
-                response = client.post(base + "/v1/ask", json={"question": q})
-                response.raise_for_status()
-                timings["ask"].append((time.perf_counter() - started) * 1000)
-                body = response.json()
-                timings["ask (server total)"].append(body["timings_ms"]["total"])
-                if body.get("generation"):
-                    generations.append(body["generation"])
-                    timings["time to first token"].append(body["generation"]["ttft_ms"])
-                answered += bool(body["answered"])
-        # Streamed in a second pass: asking the same question twice in a row would
-        # find its whole prompt in the model's cache and flatter the first token.
-        for _ in range(rounds if stream else 0):
-            for q in items:
-                started = time.perf_counter()
-                first = None
-                with client.stream("POST", base + "/v1/ask", json={"question": q, "stream": True}) as r:
-                    for event, data in _sse_events(r.iter_lines()):
-                        if first is None and event in ("token", "done"):
-                            first = (time.perf_counter() - started) * 1000
-                        if event == "done" and not plain:
-                            answered += bool(data.get("answered"))
-                timings["streamed first token"].append(first or 0.0)
-                timings["streamed total"].append((time.perf_counter() - started) * 1000)
     out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {answered} answered")
     out.print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, values in timings.items():
@@ -530,13 +553,17 @@ def _post(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     except httpx.HTTPError as exc:
         raise fail(f"cannot reach {url}: {exc}") from exc
     if response.status_code >= 400:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = response.text
-        raise fail(f"{response.status_code} from {url}: {detail}")
+        raise fail(f"{response.status_code} from {url}: {_error_detail(response)}")
     result: dict[str, Any] = response.json()
     return result
+
+
+def _error_detail(response: Any) -> str:
+    """The reason an HTTP error response gives (the API's `detail`), or its text."""
+    try:
+        return str(response.json().get("detail"))
+    except ValueError:
+        return str(response.text)
 
 
 def main() -> None:
