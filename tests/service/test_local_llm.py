@@ -19,3 +19,50 @@ def test_cmake_args_need_no_installed_dependencies():
     )
     assert result.returncode == 0, result.stderr
     assert "-DGGML_NATIVE=OFF" in result.stdout and "-DGGML_AMX_TILE=OFF" in result.stdout
+
+
+def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
+    """The fast path checks only the best token against the grammar; it must
+    decode exactly what masking the whole vocabulary first decodes."""
+    import json
+
+    from ingest.settings import get_settings
+    from service.local_llm import LocalLLM
+
+    settings = get_settings()
+    llm = LocalLLM(settings.llm.model_path, n_ctx=2048, threads=settings.llm.threads)
+    fast = llm.llama._init_sampler
+    chain = type(llm.llama)._init_sampler.__get__(llm.llama)
+    schema = {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "fact": {"type": "string", "maxLength": 40},
+                        "verdict": {"type": "integer"},
+                    },
+                    "required": ["fact", "verdict"],
+                },
+            }
+        },
+        "required": ["items"],
+    }
+    prompt = [{"role": "user", "content": "Give three facts about the SCO, each with verdict 1."}]
+    try:
+        for penalty in (1.0, 1.1):
+            replies = []
+            for init in (chain, fast):
+                llm.llama._init_sampler = init
+                llm.llama.reset()  # the same prompt evaluation for both
+                reply = llm.chat(prompt, schema=schema, max_tokens=160, repeat_penalty=penalty)
+                replies.append(reply["choices"][0]["message"]["content"])
+            assert replies[0] == replies[1]
+            items = json.loads(replies[1])["items"]
+            assert 1 <= len(items) <= 3 and all(len(i["fact"]) <= 40 for i in items)
+    finally:
+        llm.close()
