@@ -178,18 +178,28 @@ def schema_of(prompt: str) -> dict[str, Any] | None:
     return schema
 
 
-def bounded(schema: Any, max_items: int = 10) -> Any:
-    """The schema with every array holding 1 to `max_items` items: a small model
-    under a grammar otherwise sometimes answers [] or repeats items until its
-    token limit."""
+# Free-text fields a judge writes beside its verdicts: a statement it echoes
+# back and its reason. Both are capped to a short phrase; the scores read only
+# the verdicts, and on 2 CPU cores every generated token costs 40 to 70 ms.
+TEXT_LIMITS = {"reason": 80, "statement": 60}
+
+
+def bounded(schema: Any, max_items: int = 10, limits: dict[str, int] | None = None) -> Any:
+    """The schema with every array holding 1 to `max_items` items (a small
+    model under a grammar otherwise sometimes answers [] or repeats items until
+    its token limit) and the free-text properties in `limits` capped in length."""
+    limits = TEXT_LIMITS if limits is None else limits
     if isinstance(schema, dict):
-        out = {k: bounded(v, max_items) for k, v in schema.items()}
+        out = {k: bounded(v, max_items, limits) for k, v in schema.items()}
         if out.get("type") == "array":
             out.setdefault("minItems", 1)
             out.setdefault("maxItems", max_items)
+        for name, prop in (out.get("properties") or {}).items():
+            if name in limits and isinstance(prop, dict) and prop.get("type") == "string":
+                prop.setdefault("maxLength", limits[name])
         return out
     if isinstance(schema, list):
-        return [bounded(v, max_items) for v in schema]
+        return [bounded(v, max_items, limits) for v in schema]
     return schema
 
 

@@ -214,8 +214,9 @@ def judge_rows(
     *,
     timeout_s: float,
     progress: Progress,
-) -> None:
-    """Score the judged metrics on `rows` in place."""
+) -> dict[str, float]:
+    """Score the judged metrics on `rows` in place; returns the seconds each
+    metric took."""
     from ragas.metrics import (
         Faithfulness,
         LLMContextPrecisionWithReference,
@@ -244,11 +245,13 @@ def judge_rows(
 
     jobs = [(name, row) for name in metrics for row in rows if _applies(name, row)]
     done = 0
+    spent: dict[str, float] = {}
     progress("judging", 0, len(jobs))
 
     async def run_all() -> None:
         nonlocal done
         for name, row in jobs:
+            started = time.perf_counter()
             sample = _sample(name, row)
             try:
                 value = await metrics[name].single_turn_ascore(sample, timeout=timeout_s * 4)
@@ -257,10 +260,12 @@ def judge_rows(
                 row["judged"][name] = round(float(value), 4)
             except Exception as exc:  # recorded per item, never averaged in
                 row["failures"][name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
             done += 1
             progress("judging", done, len(jobs))
 
     asyncio.run(run_all())
+    return {name: round(value, 1) for name, value in spent.items()}
 
 
 def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, Any]:
@@ -414,9 +419,12 @@ def run_eval(
         judge = judge_factory()
         judge_identity = judge.identity
         embeddings = embeddings_factory() if embeddings_factory else None
-        judge_rows(to_judge, judge, embeddings, timeout_s=judge_timeout_s, progress=progress)
+        per_metric = judge_rows(to_judge, judge, embeddings, timeout_s=judge_timeout_s, progress=progress)
+        seconds.update({f"judging_{name}": value for name, value in per_metric.items()})
         if judge_cases is not None and judge_cases.exists():
+            check_started = time.perf_counter()
             check = judge_check(judge, judge_cases, progress)
+            seconds["judging_check"] = round(time.perf_counter() - check_started, 1)
         seconds["judging"] = round(time.perf_counter() - started, 1)
         seconds["judge_calls"] = judge.calls
         seconds["judge_cached"] = judge.cached

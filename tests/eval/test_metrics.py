@@ -47,6 +47,32 @@ def test_schema_is_read_from_a_ragas_prompt_and_bounded():
     assert nested["properties"]["xs"]["minItems"] == 1 and nested["properties"]["xs"]["maxItems"] == 10
 
 
+def test_bounded_caps_the_judges_reasons_and_echoes_but_not_what_it_is_judging():
+    verdict = {
+        "type": "object",
+        "properties": {
+            "statement": {"type": "string"},
+            "reason": {"type": "string"},
+            "verdict": {"type": "integer"},
+        },
+    }
+    schema = {
+        "$defs": {"Verdict": verdict},
+        "type": "object",
+        "properties": {
+            "statements": {"type": "array", "items": {"type": "string"}},
+            "answers": {"type": "array", "items": {"$ref": "#/$defs/Verdict"}},
+        },
+    }
+    out = bounded(schema, limits={"reason": 80, "statement": 60})
+    capped = out["$defs"]["Verdict"]["properties"]
+    assert capped["reason"]["maxLength"] == 80 and capped["statement"]["maxLength"] == 60
+    assert "maxLength" not in capped["verdict"]
+    # The statements a judge extracts from an answer are what it then judges: never cut.
+    assert "maxLength" not in out["properties"]["statements"]["items"]
+    assert "maxLength" not in schema["$defs"]["Verdict"]["properties"]["reason"]  # input untouched
+
+
 class WordJudge:
     """Supported when every word of the statement occurs in the premise."""
 
