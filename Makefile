@@ -50,7 +50,7 @@ eval-ci: install
 	tests/offline.sh sh -c '$(BIN)/memoqa ingest && $(BIN)/memoqa eval validate && \
 		$(BIN)/memoqa eval --profile ci --baseline eval/baseline.json'
 
-# Every question judged (about two hours on 2 cores with the offline judge); writes the report.
+# Every question judged (about 70 min on 2 cores with the offline judge); writes the report.
 eval-full: install
 	$(BIN)/memoqa ingest
 	$(BIN)/memoqa eval --profile full --baseline eval/baseline.json
