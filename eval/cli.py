@@ -156,7 +156,7 @@ def retrieval(
     calibrate: Annotated[bool, typer.Option(help="Also tabulate the refusal threshold.")] = True,
 ) -> None:
     """Compare retrieval stages and the naive baseline side by side."""
-    from eval.dataset import load_items
+    from eval.dataset import UNANSWERABLE, load_items
     from eval.retrieval import compare_stages, per_kind, refusal_signal, table, threshold_table
     from service.engine import build_engine
 
@@ -169,7 +169,7 @@ def retrieval(
         results = compare_stages(settings, engine, items)
     except MemoqaError as exc:
         raise fail(str(exc)) from exc
-    answerable = [i for i in items if i.kind != "unanswerable"]
+    answerable = [i for i in items if i.kind not in UNANSWERABLE]
     out.print(f"{len(answerable)} answerable questions, split {split}; search latency in-process, 2 threads\n")
     out.print(table(results))
     out.print(f"\nper kind, {results[-1].name}:\n")

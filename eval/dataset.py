@@ -23,7 +23,20 @@ from ingest.corpus import load_corpus
 from ingest.parse import parse_document
 from ingest.text import clean_inline, plain_text
 
-KINDS = ("fact", "list", "multihop", "source", "unanswerable", "followup")
+KINDS = (
+    "fact",
+    "list",
+    "multihop",
+    "multipart",
+    "source",
+    "followup",
+    "partial",
+    "premise",
+    "unanswerable",
+    "nearmiss",
+)
+# Kinds the papers do not answer: the right response is a refusal.
+UNANSWERABLE = ("unanswerable", "nearmiss")
 QUESTIONS = Path(__file__).parent / "questions.jsonl"
 JUDGE_CASES = Path(__file__).parent / "judge_cases.jsonl"
 _SPACE = re.compile(r"\s+")
@@ -49,7 +62,18 @@ class EvalItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z]+-\d{3}$")
-    kind: Literal["fact", "list", "multihop", "source", "unanswerable", "followup"]
+    kind: Literal[
+        "fact",
+        "list",
+        "multihop",
+        "multipart",
+        "source",
+        "followup",
+        "partial",
+        "premise",
+        "unanswerable",
+        "nearmiss",
+    ]
     split: Literal["dev", "test"]
     question: str = Field(min_length=5)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns (follow-ups).")
@@ -57,13 +81,25 @@ class EvalItem(BaseModel):
     key_facts: list[str] = Field(default_factory=list, description="What a correct answer must state.")
     evidence: list[Evidence] = Field(default_factory=list)
     endnotes: list[int] = Field(default_factory=list, description="Endnote numbers involved.")
+    missing: str | None = Field(
+        None, description="partial: the part of the question the papers do not answer."
+    )
+    premise: str | None = Field(
+        None, description="premise: what the question assumes that the papers contradict."
+    )
+    trap: list[Evidence] = Field(
+        default_factory=list,
+        description="nearmiss: the neighbouring text that does NOT answer the question.",
+    )
     notes: str | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> EvalItem:
-        if self.kind == "unanswerable":
+        if self.kind in UNANSWERABLE:
             if self.evidence or self.key_facts:
                 raise ValueError("an unanswerable item has no evidence and no key facts")
+            if self.kind == "nearmiss" and not self.trap:
+                raise ValueError("a near miss names the neighbouring text it must not be answered from")
         else:
             if not self.evidence:
                 raise ValueError("an answerable item needs evidence spans")
@@ -73,8 +109,16 @@ class EvalItem(BaseModel):
             raise ValueError("a follow-up needs the earlier turns in history")
         if self.kind == "source" and not self.endnotes:
             raise ValueError("a source question names the endnote(s) that answer it")
-        if self.kind == "multihop" and len(self.evidence) < 2 and not self.endnotes:
-            raise ValueError("a multi-hop item needs two spans, or a span plus its endnote")
+        if self.kind in ("multihop", "multipart") and len(self.evidence) < 2 and not self.endnotes:
+            raise ValueError(f"a {self.kind} item needs two spans, or a span plus its endnote")
+        if self.kind == "multipart" and len(self.key_facts) < 2:
+            raise ValueError("a multipart item needs key facts for each part")
+        if self.kind == "partial" and not self.missing:
+            raise ValueError("a partial item names the part the papers do not answer (missing)")
+        if self.kind == "premise" and not self.premise:
+            raise ValueError("a premise item states the false assumption (premise)")
+        if self.missing and self.kind != "partial":
+            raise ValueError("only a partial item has a missing part")
         return self
 
 
@@ -122,7 +166,7 @@ def validate(items: list[EvalItem], corpus: CorpusText) -> list[str]:
     questions = Counter(normalise(i.question).lower() for i in items)
     problems += [f"duplicate question: {q}" for q, n in questions.items() if n > 1]
     for item in items:
-        for ev in item.evidence:
+        for ev in [*item.evidence, *item.trap]:
             if ev.doc not in corpus.texts:
                 problems.append(f"{item.id}: unknown document {ev.doc}")
             elif not corpus.contains(ev.doc, ev.span):
@@ -136,7 +180,7 @@ def validate(items: list[EvalItem], corpus: CorpusText) -> list[str]:
 
 def summary(items: list[EvalItem]) -> str:
     counts = Counter((i.kind, i.split) for i in items)
-    rows = [f"{k:13} dev {counts[(k, 'dev')]:3}  test {counts[(k, 'test')]:3}" for k in KINDS]
+    rows = [f"{k:13} dev {counts[(k, 'dev')]:3}  test {counts[(k, 'test')]:3}" for k in KINDS if counts[(k, 'dev')] + counts[(k, 'test')]]
     return "\n".join([*rows, f"{'total':13} {len(items)}"])
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import KINDS
+from eval.dataset import KINDS, UNANSWERABLE
 from eval.runner import JUDGED_METRICS, RunResult, summary_row
 
 TABLE_METRICS = (
@@ -158,7 +158,7 @@ def _table(result: RunResult, groups: list[str]) -> list[str]:
 def worst(result: RunResult, count: int = 10) -> list[dict[str, Any]]:
     def badness(row: dict[str, Any]) -> float:
         m, j = row["metrics"], row["judged"]
-        if row["kind"] == "unanswerable":
+        if row["kind"] in UNANSWERABLE:
             return 2.0 * (1 - m.get("refused", 0.0))
         return (
             (1 - m.get("correct", 0.0))

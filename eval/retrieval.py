@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.dataset import EvalItem
+from eval.dataset import UNANSWERABLE, EvalItem
 from eval.metrics import retrieval_scores
 from eval.runner import search_query
 from service.conversation import Turn
@@ -98,7 +98,7 @@ def evaluate_stage(name: str, search: Search, items: list[EvalItem]) -> StageRes
 
 
 def compare_stages(settings: Settings, engine: Engine, items: list[EvalItem]) -> list[StageResult]:
-    answerable = [i for i in items if i.kind != "unanswerable"]
+    answerable = [i for i in items if i.kind not in UNANSWERABLE]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         naive = naive_search(settings, engine, Path(tmp))
@@ -131,9 +131,9 @@ def threshold_table(signal: list[tuple[str, float, float]], thresholds: list[flo
     rows = []
     for t in thresholds:
         flagged = [(kind, s) for kind, _, s in signal if s < t]
-        unanswerable = [s for kind, _, s in signal if kind == "unanswerable"]
-        answerable = [s for kind, _, s in signal if kind != "unanswerable"]
-        true = sum(1 for kind, _ in flagged if kind == "unanswerable")
+        unanswerable = [s for kind, _, s in signal if kind in UNANSWERABLE]
+        answerable = [s for kind, _, s in signal if kind not in UNANSWERABLE]
+        true = sum(1 for kind, _ in flagged if kind in UNANSWERABLE)
         rows.append(
             {
                 "threshold": t,

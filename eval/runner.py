@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from eval.client import Client
-from eval.dataset import KINDS, EvalItem
+from eval.dataset import KINDS, UNANSWERABLE, EvalItem
 from eval.metrics import contains, key_facts_present, retrieval_scores
 
-ANSWERABLE = tuple(k for k in KINDS if k != "unanswerable")
+ANSWERABLE = tuple(k for k in KINDS if k not in UNANSWERABLE)
 JUDGED_METRICS = (
     "faithfulness",
     "answer_relevancy",
@@ -105,7 +105,16 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
 
     metrics: dict[str, float] = {}
     answered = bool(body["answered"])
-    if item.kind == "unanswerable":
+    unanswered = list(body.get("unanswered") or [])
+    if item.kind in UNANSWERABLE:
+        metrics["refused"] = float(not answered)
+    elif item.kind == "premise":
+        # Corrected (the answer states what the papers say instead) or refused;
+        # never an answer that leaves the false assumption standing.
+        facts = key_facts_present(body["answer"], item.key_facts) if answered else 0.0
+        metrics["key_facts"] = facts
+        metrics["premise_handled"] = float(not answered or facts == 1.0)
+        metrics["premise_flagged"] = float(bool(body.get("corrections")))
         metrics["refused"] = float(not answered)
     else:
         metrics.update(retrieval_scores(passages, spans))
@@ -116,6 +125,13 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
         metrics["cited_evidence"] = float(
             answered and any(contains(_context(c), s) for c in body["citations"] for s in spans)
         )
+        if item.kind == "partial":
+            # The part the papers answer, answered; the part they do not, named.
+            metrics["missing_named"] = float(answered and bool(unanswered))
+            metrics["partial_handled"] = float(answered and facts == 1.0 and bool(unanswered))
+        else:
+            metrics["claimed_unanswered"] = float(answered and bool(unanswered))
+        metrics["false_correction"] = float(bool(body.get("corrections")))
     return {
         "id": item.id,
         "kind": item.kind,
@@ -128,6 +144,9 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
         "evidence": spans,
         "answer": body["answer"],
         "answered": answered,
+        "unanswered": unanswered,
+        "corrections": list(body.get("corrections") or []),
+        "confidence": body.get("confidence"),
         "reason": body.get("reason"),
         "generator": body.get("generator"),
         "citations": [
@@ -167,7 +186,7 @@ def _non_llm_ragas(rows: list[dict[str, Any]]) -> None:
     presence, recall = StringPresence(), NonLLMContextRecall()
 
     async def score(row: dict[str, Any]) -> None:
-        if row["kind"] == "unanswerable":
+        if row["kind"] in UNANSWERABLE or row["kind"] == "premise":
             return
         facts = [
             await presence.single_turn_ascore(SingleTurnSample(response=row["answer"], reference=f))
@@ -203,7 +222,7 @@ def _sample(metric: str, row: dict[str, Any]) -> Any:
 
 def _applies(metric: str, row: dict[str, Any]) -> bool:
     if metric in ("context_precision", "context_recall"):
-        return row["kind"] != "unanswerable"
+        return row["kind"] not in UNANSWERABLE
     return bool(row["answered"])  # answer-level metrics need an answer, not a refusal
 
 
@@ -340,13 +359,14 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
             metrics[f"latency_{part}_p50_ms"] = _percentile(values, 0.5)
             metrics[f"latency_{part}_p95_ms"] = _percentile(values, 0.95)
         out[name] = metrics
-    unanswerable = [r for r in rows if r["kind"] == "unanswerable"]
-    answerable = [r for r in rows if r["kind"] != "unanswerable"]
+    unanswerable = [r for r in rows if r["kind"] in UNANSWERABLE]
+    answerable = [r for r in rows if r["kind"] in ANSWERABLE and r["kind"] != "premise"]
     refused = [r for r in rows if not r["answered"]]
     out["refusal"] = {
         "unanswerable_refused": _mean([float(not r["answered"]) for r in unanswerable]),
         "answerable_wrongly_refused": _mean([float(not r["answered"]) for r in answerable]),
-        "refusal_precision": _mean([float(r["kind"] == "unanswerable") for r in refused]),
+        "refusal_precision": _mean([float(r["kind"] in (*UNANSWERABLE, "premise")) for r in refused]),
+        "refusal_recall": _mean([float(not r["answered"]) for r in unanswerable]),
     }
     return out
 

@@ -101,6 +101,25 @@ class AnswerSettings(_Section):
         le=1.0,
         description="Relevance below which the corpus is taken not to answer the question.",
     )
+    mode: str = Field(
+        "select",
+        description="How the local model answers: select (it decides which of the passages' "
+        "sentences answer; they are quoted) or write (it writes the answer; each sentence is "
+        "verified against its passage).",
+    )
+    check: str = Field(
+        "auto",
+        description="What every answer passes, whatever wrote it: rules (names, kind of answer "
+        "and qualifiers, checked in code), model (the rules, then the local model's verdict that "
+        "the sentences answer the question as asked), none, or auto (model with the local "
+        "generator, rules with the others).",
+    )
+    min_confidence: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="The model's verdict (0..1) below which a sentence does not answer.",
+    )
 
 
 class LLMSettings(_Section):

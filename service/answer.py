@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
-from ingest.index import StoredPassage
+from ingest.index import Snapshot, StoredPassage
 from ingest.text import (
     entities,
     looks_like_instructions,
@@ -29,7 +29,10 @@ from ingest.text import (
     split_sentences,
     strip_superscripts,
 )
+from service.answerability import AnswerCheck
+from service.checks import Similarity, unmet
 from service.query import is_source_question
+from service.question import Part, QuestionPlan, analyse_question, names_in
 from service.retrieve import Hit, Retriever, SearchResult
 
 @dataclass(frozen=True)
@@ -39,6 +42,17 @@ class Evidence:
     passage: StoredPassage
     score: float
     via_endnote: int | None = None  # reached through this endnote's text
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A quotable unit (sentence or list line) of an evidence passage, scored."""
+
+    evidence: int  # index into the evidence list
+    position: int  # index among the passage's units; -1 for a whole list
+    text: str
+    notes: tuple[int, ...]  # endnotes behind it
+    score: float
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class Draft:
     relevance: float | None = None  # the signal the answer/refusal decision was made on
     generator: str | None = None  # who wrote it, when not the generator asked (a fallback)
     stats: dict[str, float] | None = None  # generation figures: tokens, time to first token
+    confidence: float | None = None  # the model's verdict that the claims answer, when it gave one
 
 
 class Generator(Protocol):
@@ -104,9 +119,16 @@ class AnswerResult:
     timings_ms: dict[str, float]
     relevance: float | None = None
     stats: dict[str, float] | None = None
+    unanswered: list[str] = field(default_factory=list)  # parts of the question left unanswered
+    corrections: list[str] = field(default_factory=list)  # assumptions the papers contradict
+    confidence: float | None = None  # the model's least sure verdict that a part is answered
+    checks: str = "rules"
 
 
 REFUSAL = "The indexed papers do not answer this question."
+# Of the relevance that says the passages address a question, the share the best
+# sentence that fits what is asked must reach.
+FITTING_SHARE = 0.6
 _ANSWER_MARKER_RE = re.compile(r"\[(\d+)\]")
 QUOTE_GAP = " … "  # between quoted sentences that are not adjacent in the passage
 
@@ -204,16 +226,19 @@ class ExtractiveGenerator:
         min_relevance: float,
         max_sentences: int = 3,
         evidence_passages: int = 4,
+        rules: bool = True,
+        similar: Similarity | None = None,
     ) -> None:
         self.embedder = embedder
         self.retriever = retriever
         self.min_relevance = min_relevance
+        self.rules = rules
+        self.similar = similar
         self.max_sentences = max_sentences
         self.evidence_passages = evidence_passages
 
-    def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
-        if not evidence:
-            return Draft(False, reason="nothing in the index is related to the question")
+    def rank(self, question: str, evidence: list[Evidence], search: SearchResult) -> list[Unit]:
+        """Every quotable unit of the first passages, scored against the question."""
         units: list[tuple[int, int, str, tuple[int, ...]]] = []  # evidence idx, position, text, notes
         for e_index, item in enumerate(evidence[: self.evidence_passages]):
             if item.passage.kind == "list":
@@ -224,7 +249,7 @@ class ExtractiveGenerator:
                 if unit:
                     units.append((e_index, position, unit, notes))
         if not units:
-            return Draft(False, reason="the retrieved passages hold no text")
+            return []
         snapshot = self.retriever.snapshot()
         stored = snapshot.sentences()
         cosine = np.zeros(len(units), dtype=np.float32)
@@ -247,8 +272,8 @@ class ExtractiveGenerator:
         for item in evidence[: self.evidence_passages]:
             for note in snapshot.endnotes(item.passage.document_id, item.passage.endnotes):
                 note_text[(item.passage.document_id, note.endnote_number or 0)] = note.text
-        scores = []
-        for (e_index, _, unit, notes), cos in zip(units, cosine, strict=True):
+        ranked = []
+        for (e_index, position, unit, notes), cos in zip(units, cosine, strict=True):
             item = evidence[e_index]
             sources = " ".join(note_text.get((item.passage.document_id, n), "") for n in notes)
             cover = lexical.coverage(search.query, set(tokenize(f"{unit} {sources}")))
@@ -261,7 +286,18 @@ class ExtractiveGenerator:
             # A "how many" question is not answered by a sentence without a quantity,
             # nor a "when" question by one without a date.
             typed = 1.0 if answer_type_present(wanted, unit) else 0.75
-            scores.append((0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing) * typed)
+            score = (0.7 * sentence + 0.3 * item.score + bonus) * (1 - 0.6 * missing) * typed
+            ranked.append(Unit(e_index, position, unit, notes, float(score)))
+        return ranked
+
+    def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
+        if not evidence:
+            return Draft(False, reason="nothing in the index is related to the question")
+        ranked = self.rank(question, evidence, search)
+        if not ranked:
+            return Draft(False, reason="the retrieved passages hold no text")
+        units = [(u.evidence, u.position, u.text, u.notes) for u in ranked]
+        scores = [u.score for u in ranked]
         best = int(np.argmax(scores))
         relevance = round(float(scores[best]), 4)
         if relevance < self.min_relevance:
@@ -273,6 +309,37 @@ class ExtractiveGenerator:
                 ),
                 relevance=relevance,
             )
+        if self.rules:
+            # Sentences that cannot answer what is asked (no number for "how many",
+            # a rough period for "on what date") are set aside, whatever their score.
+            part = analyse_question(question).parts[0]
+            snapshot = self.retriever.snapshot()
+            acronyms = self.retriever.acronyms()
+            failure = None
+            for i, unit in enumerate(ranked):
+                passage = evidence[unit.evidence].passage
+                text = passage.text if unit.position < 0 else unit.text
+                why = unmet(
+                    part,
+                    [text],
+                    unit_context(passage, unit.text, snapshot),
+                    acronyms,
+                    always_named=passage.document_title,
+                    names=False,
+                    similar=self.similar,
+                )
+                if why is not None:
+                    failure = failure or (scores[i], why)
+                    scores[i] = 0.0
+            # The passages address the question (the gate above); the best sentence
+            # that fits it may score a little lower than one that does not.
+            best = int(np.argmax(scores))
+            if scores[best] < self.min_relevance * FITTING_SHARE:
+                return Draft(
+                    False,
+                    reason=f"the passages do not answer it as asked: {failure[1] if failure else 'no sentence fits'}",
+                    relevance=relevance,
+                )
         best_item = evidence[units[best][0]]
         if units[best][1] == -1:
             # A list answers as a whole: the analyst asked for its items.
@@ -281,7 +348,7 @@ class ExtractiveGenerator:
             text = (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
             return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)], relevance=relevance)
 
-        floor = max(self.min_relevance, scores[best] - 0.08)
+        floor = max(min(self.min_relevance, scores[best]), scores[best] - 0.08)
         chosen = sorted(
             (i for i in range(len(units)) if scores[i] >= floor),
             key=lambda i: scores[i],
@@ -335,7 +402,8 @@ def _source_sentence(note: EndnoteSource) -> str:
 
 @dataclass(frozen=True)
 class TextEvent:
-    """A piece of the answer, already verified and cited, in order."""
+    """A piece of the answer, already verified and cited, in order (empty: nothing
+    new yet, the answer is still being made)."""
 
     text: str
 
@@ -343,6 +411,158 @@ class TextEvent:
 @dataclass(frozen=True)
 class DoneEvent:
     result: AnswerResult
+
+
+class PremiseChecker(Protocol):
+    def corrections(self, plan: QuestionPlan) -> list[Any]: ...
+
+
+@dataclass
+class Checks:
+    """What every answer passes before it is shown, whatever wrote it: the
+    rules of `service.checks` (names, kind of answer, qualifiers) and, when a
+    model is at hand, its graded verdict that the sentences answer the part."""
+
+    rules: bool = True
+    model: AnswerCheck | None = None
+    min_confidence: float = 0.5
+    similar: Similarity | None = None  # phrase similarity, for what a number counts
+    premises: PremiseChecker | None = None  # finds assumptions the papers contradict
+
+    @property
+    def name(self) -> str:
+        return "rules+model" if self.model is not None and self.rules else ("model" if self.model else "rules" if self.rules else "none")
+
+
+@dataclass
+class PartOutcome:
+    part: Part
+    claims: list[Claim]
+    answered: bool
+    reason: str | None = None
+    confidence: float | None = None
+    relevance: float | None = None
+
+
+def previous_unit(passage: StoredPassage, quote: str | None) -> str:
+    """The sentence before the first one quoted (what "it" in the quote may refer to)."""
+    units = [u for u, _ in units_of(passage)]
+    for i, unit in enumerate(units):
+        if quote and unit.strip() and unit.strip() in quote:
+            return units[i - 1] if i > 0 else ""
+    return ""
+
+
+def unit_context(passage: StoredPassage, quote: str | None, snapshot: Snapshot) -> str:
+    """What a quoted sentence is read with: its section, the sentence before it,
+    and the endnotes behind it."""
+    notes: tuple[int, ...] = ()
+    for unit, unit_notes in quotable_units(passage.kind, passage.text):
+        if quote and unit.strip() and unit.strip() in quote:
+            notes += unit_notes
+    note_text = " ".join(n.text for n in snapshot.endnotes(passage.document_id, notes)) if notes else ""
+    return f"{passage.section} {previous_unit(passage, quote)} {note_text}".strip()
+
+
+def check_part(
+    part: Part,
+    claims: list[Claim],
+    passages: dict[str, StoredPassage],
+    snapshot: Snapshot,
+    acronyms: dict[str, str],
+    checks: Checks,
+    *,
+    asked: str,
+    confidence: float | None = None,
+) -> tuple[str | None, float | None]:
+    """(why the claims do not answer the part, or None; the model's confidence)."""
+    if not claims:
+        return "no supported claim", confidence
+    quotes = [c.quote or c.text for c in claims]
+    if checks.rules:
+        context = " ".join(unit_context(passages[c.passage_id], c.quote, snapshot) for c in claims)
+        title = " ".join({passages[c.passage_id].document_title for c in claims})
+        reason = unmet(part, quotes, context, acronyms, always_named=title, similar=checks.similar)
+        if reason is not None:
+            return f"the passages do not answer it as asked: {reason}", confidence
+    if checks.model is not None:
+        if confidence is None:
+            confidence = round(checks.model.score(asked, [plain_text(q) for q in quotes]), 4)
+        if confidence < checks.min_confidence:
+            return (
+                f"the closest sentences do not answer it as asked (confidence {confidence:.2f}, "
+                f"below {checks.min_confidence:.2f})"
+            ), confidence
+    return None, confidence
+
+
+def _merge(first: list[Evidence], rest: list[Evidence], limit: int) -> list[Evidence]:
+    seen = {e.passage.id for e in first}
+    return (first + [e for e in rest if e.passage.id not in seen])[:limit]
+
+
+def _bridge_names(claims: list[Claim], question: str) -> list[str]:
+    """Names an earlier part's answer brings that the question did not have."""
+    asked = {n.lower() for n in entities(question)}
+    found: list[str] = []
+    for claim in claims:
+        for name in entities(claim.text):
+            if name.lower() not in asked and name not in found and not name[0].isdigit():
+                found.append(name)
+    return found[:4]
+
+
+def about(question: str, query: str) -> str:
+    """A question with what its retrieval query adds (a follow-up's conversation)."""
+    extra = query[len(question) :].strip(" ()") if query.startswith(question) else query
+    return f"{question} (about: {extra})" if extra else question
+
+
+def _said(claim: Claim, said: list[Claim], *, exclude: list[Claim]) -> bool:
+    """Whether the claim was already said for an earlier part."""
+    return any(c.passage_id == claim.passage_id and c.text == claim.text for c in said if c not in exclude)
+
+
+_NAME_RUN_RE = re.compile(r"\b(?:[A-Z][\w’'.-]+\s+)*[A-Z][\w’'-]+")
+_PRONOUN_RE = re.compile(r"\b(he|she|him|it|they|them|his|her|its|their)\b", re.IGNORECASE)
+
+
+def _referent(previous: PartOutcome, question: str) -> str | None:
+    """What an earlier part's answer names that the question did not: the person
+    or country a later "he" or "it" stands for."""
+    asks_for_one = previous.part.asks in ("name", "place") or re.match(
+        r"^\s*(?:\w+\s+)?(?:which|who|whom|whose)\b", previous.part.text, re.IGNORECASE
+    )
+    if not previous.answered or not asks_for_one:
+        return None
+    asked = question.lower()
+    runs = [
+        run
+        for claim in previous.claims
+        for run in _NAME_RUN_RE.findall(strip_superscripts(claim.text))
+        if run.lower() not in asked and not any(w.lower() in asked for w in run.split())
+        and not claim.text.startswith(run)
+    ]
+    return max(runs, key=len) if runs else None
+
+
+def resolve_reference(part: Part, referent: str) -> Part:
+    """The part with its first pronoun replaced by what it refers to."""
+    def swap(m: re.Match[str]) -> str:
+        possessive = m.group(1).lower() in ("his", "her", "its", "their")
+        return f"{referent}’s" if possessive else referent
+
+    text = _PRONOUN_RE.sub(swap, part.text, count=1)
+    if text == part.text:
+        return part
+    return replace(part, text=text, names=names_in(f"{text} {part.clause}"))
+
+
+def unanswered_sentence(part: Part, document_count: int) -> str:
+    paper = "paper does" if document_count <= 1 else "papers do"
+    if part.clause:  # a fragment: "why", "during whose presidency"
+        return f"The {paper} not say {part.text.rstrip('?').lower()}."
+    return f"The {paper} not answer this part: “{part.text}”"
 
 
 def answer_events(
@@ -353,66 +573,161 @@ def answer_events(
     top_k: int,
     query: str | None = None,
     cancel: threading.Event | None = None,
+    checks: Checks | None = None,
 ) -> Iterator[TextEvent | DoneEvent]:
     """Retrieve, generate, verify and cite, yielding the answer as it is made:
-    each supported claim with its renumbered marker, then the whole result.
-    `query` is what to retrieve with when it differs from the question as asked
-    (a follow-up made standalone). Closing the iterator stops the generation."""
+    each part's checked claims with their renumbered markers, then the whole
+    result. A question with several parts is answered part by part, each
+    retrieved on its own; a part the passages do not answer is said to be
+    unanswered. `query` is what to retrieve with when it differs from the
+    question as asked (a follow-up made standalone). Closing the iterator
+    stops the generation."""
+    checks = checks or Checks()
     started = time.perf_counter()
+    plan = analyse_question(question)
     search = retriever.search(query or question, top_k)
     evidence = gather_evidence(search.hits, retriever, top_k)
     retrieved = time.perf_counter()
     snapshot = retriever.snapshot()
-    by_id = {e.passage.id: e for e in evidence}
+    acronyms = retriever.acronyms()
     citations: dict[str, Citation] = {}
     parts: list[str] = []
     claims: list[Claim] = []
     wants_source = is_source_question(question)
     sources: list[tuple[int, int]] = []  # (endnote, ref) to name after the claims
-    draft = Draft(False, reason="no answer was produced")
+    outcomes: list[PartOutcome] = []
+    drafts: list[Draft] = []
+    passages: dict[str, StoredPassage] = {}
+    retrieve_ms = (retrieved - started) * 1000
 
     def emit(part: str) -> TextEvent:
         separator = "" if not parts else ("\n" if "\n" in part or "\n" in parts[-1] else " ")
         parts.append(part)
         return TextEvent(separator + part)
 
-    for item in generator.stream(question, evidence, search, cancel):
-        if isinstance(item, Draft):
-            draft = item
-            break
-        claim = item
-        if claim.passage_id not in by_id:
-            continue  # never cite a passage the generator was not given
-        claims.append(claim)
-        evidence_item = by_id[claim.passage_id]
-        citation = citations.get(evidence_item.passage.id)
+    def cite(claim: Claim, item: Evidence) -> Citation:
+        citation = citations.get(item.passage.id)
         if citation is None:
-            notes = snapshot.endnotes(evidence_item.passage.document_id, evidence_item.passage.endnotes)
+            notes = snapshot.endnotes(item.passage.document_id, item.passage.endnotes)
             citation = Citation(
                 ref=len(citations) + 1,
-                passage=evidence_item.passage,
+                passage=item.passage,
                 quote=claim.quote,
-                score=evidence_item.score,
+                score=item.score,
                 endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
             )
-            citations[evidence_item.passage.id] = citation
         elif claim.quote and citation.quote and claim.quote not in citation.quote:
             joined = f"{citation.quote} {claim.quote}"
-            if joined not in evidence_item.passage.text:
+            if joined not in item.passage.text:
                 joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
-            citations[evidence_item.passage.id] = Citation(
-                citation.ref, citation.passage, joined, citation.score, citation.endnotes
+            citation = Citation(citation.ref, citation.passage, joined, citation.score, citation.endnotes)
+        citations[item.passage.id] = citation
+        return citation
+
+    corrections = checks.premises.corrections(plan) if checks.premises and plan.assumptions else []
+    for correction in corrections:
+        # The question rests on something the papers contradict: say what they say instead.
+        found = snapshot.get([correction.passage_id])
+        if not found:
+            continue
+        item = Evidence(found[0], 1.0)
+        passages[item.passage.id] = item.passage
+        claim = Claim(_claim_text(correction.quote), item.passage.id, correction.quote, correction.notes)
+        citation = cite(claim, item)
+        claims.append(claim)
+        yield emit(f"{correction.sentence} {claim.text} [{citation.ref}]")
+    def say(new: list[Claim]) -> Iterator[TextEvent]:
+        for claim in new:
+            if any(c.passage_id == claim.passage_id and c.text == claim.text for c in claims):
+                continue  # one sentence can answer two parts; it is said once
+            citation = cite(claim, Evidence(passages[claim.passage_id], scores.get(claim.passage_id, 0.0)))
+            claims.append(claim)
+            yield emit(f"{claim.text} [{citation.ref}]")
+            if wants_source:
+                for note in citation.endnotes:
+                    if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
+                        sources.append((note.number, citation.ref))
+
+    scores: dict[str, float] = {}
+    for index, part in enumerate(plan.parts if not corrections else []):
+        if plan.multi:
+            wanted = part.search_text
+            lead = [n for n in plan.parts[0].names if n not in part.names] if index else []
+            bridge = _bridge_names(outcomes[-1].claims, question) if index and outcomes else []
+            extra = " ".join(dict.fromkeys(lead + bridge))
+            search_query = f"{wanted} {plan.context} {extra}".strip()
+            tick = time.perf_counter()
+            part_search = retriever.search(search_query, top_k)
+            part_evidence = _merge(gather_evidence(part_search.hits, retriever, top_k), evidence, top_k + 2)
+            retrieve_ms += (time.perf_counter() - tick) * 1000
+            referent = _referent(outcomes[-1], question) if part.refers_back and outcomes else None
+            if referent:
+                # "What did he tell the leaders?" after "Which UN chief attended?": he is the answer.
+                part = resolve_reference(part, referent)
+            asked = part.display
+        else:
+            part_search, part_evidence, asked = search, evidence, question
+        # What the model is asked to judge: a follow-up carries what the
+        # conversation is about ("And when did it open? (about: RATS Tashkent)").
+        judged = asked if part_search.query.text == asked else about(asked, part_search.query.text)
+        by_id = {e.passage.id: e for e in part_evidence}
+        passages.update({pid: e.passage for pid, e in by_id.items()})
+        scores.update({pid: e.score for pid, e in by_id.items() if pid not in scores})
+        draft = Draft(False, reason="no answer was produced")
+        part_claims: list[Claim] = []
+        shown: list[Claim] = []
+        confidence: float | None = None
+        reason: str | None = None
+        # A generator that writes as it goes (a language model) has each claim
+        # checked on its own and shown at once; one that decides on the whole
+        # answer has its claims checked together.
+        incremental = getattr(generator, "incremental", False)
+        for item in generator.stream(asked, part_evidence, part_search, cancel):
+            if isinstance(item, Draft):
+                draft = item
+                break
+            if item.passage_id not in by_id:  # never cite a passage the generator was not given
+                continue
+            part_claims.append(item)
+            if incremental:
+                why, verdict = check_part(part, [item], passages, snapshot, acronyms, checks, asked=judged)
+                reason = reason or why
+                said = []
+                if why is None:
+                    confidence = verdict if confidence is None or verdict is None else min(confidence, verdict)
+                    shown.append(item)
+                    said = list(say([item]))
+                # Nothing new to show still hands control back, so a client that left is noticed.
+                yield from said or [TextEvent("")]
+        drafts.append(draft)
+        if not incremental and draft.answered and part_claims:
+            reason, confidence = check_part(
+                part, part_claims, passages, snapshot, acronyms, checks, asked=judged, confidence=draft.confidence
             )
-        yield emit(f"{claim.text} [{citation.ref}]")
-        if wants_source:
-            for note in citation.endnotes:
-                if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
-                    sources.append((note.number, citation.ref))
+            if reason is None:
+                shown = part_claims
+                yield from say(part_claims)
+        if shown and index and not part.clause and all(_said(c, claims, exclude=shown) for c in shown):
+            # A question of its own answered only by what answered an earlier one
+            # ("and when did each apply?" by the sentence that says when they joined).
+            reason, shown = "the only sentences that fit it answer an earlier part", []
+        if not shown:
+            why = reason if part_claims and draft.answered else (draft.reason or "no supported claim")
+            outcomes.append(PartOutcome(part, [], False, why, confidence or draft.confidence, draft.relevance))
+        else:
+            outcomes.append(PartOutcome(part, shown, True, None, confidence, draft.relevance))
     for number, ref in sources:
         note = next(n for c in citations.values() if c.ref == ref for n in c.endnotes if n.number == number)
         yield emit(f"{_source_sentence(note)} [{ref}]")
-    answered = draft.answered and bool(parts)
+    answered = bool(parts)
+    missing = [o for o in outcomes if not o.answered]
+    if answered and missing:
+        documents = len({c.passage.document_id for c in citations.values()})
+        for outcome in missing:
+            yield emit(unanswered_sentence(outcome.part, documents))
     finished = time.perf_counter()
+    lead_draft = next((d for d in drafts if d.answered), drafts[0] if drafts else Draft(False))
+    confidences = [o.confidence for o in outcomes if o.confidence is not None]
     yield DoneEvent(
         AnswerResult(
             answer="".join(
@@ -423,14 +738,18 @@ def answer_events(
             else REFUSAL,
             answered=answered,
             citations=list(citations.values()) if answered else [],
-            generator=draft.generator or generator.name,
-            reason=None if answered else (draft.reason or "no supported claim"),
-            stats=draft.stats,
-            raw_answer=draft.raw or strip_superscripts(" ".join(c.text for c in claims)),
-            relevance=draft.relevance,
+            generator=lead_draft.generator or generator.name,
+            reason=None if answered else (missing[0].reason if missing else "no supported claim"),
+            stats=lead_draft.stats,
+            raw_answer=" ".join(d.raw for d in drafts if d.raw) or strip_superscripts(" ".join(c.text for c in claims)),
+            relevance=lead_draft.relevance,
+            unanswered=[o.part.display for o in missing] if answered else [],
+            corrections=[f"{c.assumption.rstrip('.')}: {c.reason}" for c in corrections],
+            confidence=min(confidences) if confidences else None,
+            checks=checks.name,
             timings_ms={
-                "retrieve": round((retrieved - started) * 1000, 1),
-                "answer": round((finished - retrieved) * 1000, 1),
+                "retrieve": round(retrieve_ms, 1),
+                "answer": round((finished - started) * 1000 - retrieve_ms, 1),
                 "total": round((finished - started) * 1000, 1),
             },
         )
@@ -444,10 +763,11 @@ def answer_question(
     generator: Generator,
     top_k: int,
     query: str | None = None,
+    checks: Checks | None = None,
 ) -> AnswerResult:
     """The whole answer at once. Called by the API, CLI and eval."""
     for event in answer_events(
-        question, retriever=retriever, generator=generator, top_k=top_k, query=query
+        question, retriever=retriever, generator=generator, top_k=top_k, query=query, checks=checks
     ):
         if isinstance(event, DoneEvent):
             return event.result

@@ -197,6 +197,8 @@ def _print_answer(body: dict[str, Any]) -> None:
     out.print(body["answer"])
     if not body["answered"] and body.get("reason"):
         out.print(f"[dim]({body['reason']})[/]")
+    for part in body.get("unanswered") or []:
+        out.print(f"[yellow]not answered by the papers:[/] {part}")
     for c in body["citations"]:
         out.print()
         where = c["section"] or "(front matter)"
@@ -342,6 +344,8 @@ def chat(
             out.print(body["answer"])
             out.print(f"[dim]({body.get('reason')})[/]")
         else:
+            for part in body.get("unanswered") or []:
+                out.print(f"[yellow]not answered by the papers:[/] {part}")
             out.print()
             _print_citations(body["citations"])
 

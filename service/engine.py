@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+import numpy as np
 
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MemoqaError
@@ -13,6 +15,7 @@ from ingest.settings import Settings
 from ingest.text import Tokenizer
 from service.answer import (
     AnswerResult,
+    Checks,
     DoneEvent,
     ExtractiveGenerator,
     Generator,
@@ -33,6 +36,7 @@ class Engine:
     index: IndexReader
     retriever: Retriever
     generator: Generator
+    checks: Checks
 
     def ask(
         self, question: str, top_k: int | None = None, history: list[Turn] | None = None
@@ -45,6 +49,7 @@ class Engine:
             generator=self.generator,
             top_k=top_k or self.settings.retrieval.top_k,
             query=query,
+            checks=self.checks,
         )
 
     def ask_events(
@@ -63,29 +68,92 @@ class Engine:
             top_k=top_k or self.settings.retrieval.top_k,
             query=query,
             cancel=cancel,
+            checks=self.checks,
         )
 
     def search(self, query: str, k: int | None = None) -> SearchResult:
         return self.retriever.search(query, k or self.settings.retrieval.search_k)
 
 
-def make_generator(settings: Settings, embedder: Embedder, retriever: Retriever) -> Generator:
-    """The configured generator; language-model generators fall back to the
-    extractive one when they fail or time out."""
+MODES = ("select", "write")
+CHECKS = ("auto", "model", "rules", "none")
+
+
+def check_mode(settings: Settings) -> str:
     a = settings.answer
+    if a.check == "auto":
+        return "model" if a.generator == "local" else "rules"
+    return a.check
+
+
+def phrase_similarity(embedder: Embedder) -> Callable[[str, list[str]], list[float]]:
+    """Cosine similarity of a short phrase to others, with the embedding model."""
+
+    def similar(phrase: str, others: list[str]) -> list[float]:
+        vectors = np.asarray(embedder.embed_texts([phrase, *others]), dtype=np.float32)
+        return [float(v @ vectors[0]) for v in vectors[1:]]
+
+    return similar
+
+
+def make_generator(
+    settings: Settings, embedder: Embedder, retriever: Retriever
+) -> tuple[Generator, Checks]:
+    """The configured generator and the checks every answer passes; language-model
+    generators fall back to the extractive one when they fail or time out."""
+    a = settings.answer
+    check = check_mode(settings)
+    similar = phrase_similarity(embedder)
     extractive = ExtractiveGenerator(
-        embedder, retriever, min_relevance=a.min_relevance, max_sentences=a.max_sentences
+        embedder,
+        retriever,
+        min_relevance=a.min_relevance,
+        max_sentences=a.max_sentences,
+        rules=check != "none",
+        similar=similar,
     )
+    local = None
+    if a.generator == "local" or check == "model":
+        from service.local_llm import LocalLLM
+
+        llm = settings.llm
+        local = LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads)
+    model_check = None
+    if local is not None:
+        from service.answerability import AnswerCheck
+
+        model_check = AnswerCheck(local)
+    checks = Checks(
+        rules=check != "none",
+        model=model_check if check == "model" else None,
+        min_confidence=a.min_confidence,
+        similar=similar,
+    )
+    if checks.rules:
+        from service.premises import PremiseCheck
+
+        checks.premises = PremiseCheck(extractive)
     if a.generator == "extractive":
-        return extractive
+        return extractive, checks
     from service.generate import LLMGenerator, LocalChat, OpenAIChat
 
     backend: LocalChat | OpenAIChat
     if a.generator == "local":
-        from service.local_llm import LocalLLM
+        assert local is not None and model_check is not None
+        if a.mode == "select":
+            from service.select import SelectGenerator
 
-        llm = settings.llm
-        backend = LocalChat(LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads))
+            generator = SelectGenerator(
+                extractive,
+                model_check,
+                checks,
+                model_name="local",
+                min_confidence=a.min_confidence,
+                queue_timeout_s=a.queue_timeout_s,
+            )
+            # The generator already asked the model about every sentence it quotes.
+            return generator, checks
+        backend = LocalChat(local)
     elif a.generator == "openai":
         if not a.openai_base_url or not a.openai_model:
             raise MemoqaError(
@@ -97,13 +165,16 @@ def make_generator(settings: Settings, embedder: Embedder, retriever: Retriever)
         raise MemoqaError(
             f"unknown answer generator '{a.generator}'; choose one of: {', '.join(GENERATORS)}"
         )
-    return LLMGenerator(
-        backend,
-        retriever,
-        extractive,
-        max_tokens=a.max_tokens,
-        timeout_s=a.timeout_s,
-        queue_timeout_s=a.queue_timeout_s,
+    return (
+        LLMGenerator(
+            backend,
+            retriever,
+            extractive,
+            max_tokens=a.max_tokens,
+            timeout_s=a.timeout_s,
+            queue_timeout_s=a.queue_timeout_s,
+        ),
+        checks,
     )
 
 
@@ -122,6 +193,15 @@ def preflight(settings: Settings) -> None:
         raise MemoqaError(
             f"unknown answer generator '{settings.answer.generator}'; choose one of: {', '.join(GENERATORS)}"
         )
+    if settings.answer.mode not in MODES:
+        raise MemoqaError(f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}")
+    if settings.answer.check not in CHECKS:
+        raise MemoqaError(f"unknown answer check '{settings.answer.check}'; choose one of: {', '.join(CHECKS)}")
+    if check_mode(settings) == "model" and not settings.llm.model_path.is_file():
+        raise ModelNotFoundError(
+            f"language model file {settings.llm.model_path} not found: the answer check needs it; "
+            "run `make setup`, or set MEMOQA_ANSWER__CHECK=rules"
+        )
 
 
 def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Engine:
@@ -132,5 +212,5 @@ def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Eng
     )
     index = IndexReader(settings.index, embedder.ref, embedder.dim)
     retriever = Retriever(index, embedder, Tokenizer())
-    generator = make_generator(settings, embedder, retriever)
-    return Engine(settings, embedder, index, retriever, generator)
+    generator, checks = make_generator(settings, embedder, retriever)
+    return Engine(settings, embedder, index, retriever, generator, checks)

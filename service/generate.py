@@ -255,6 +255,8 @@ def _sentences(text: str) -> list[tuple[str, list[int]]]:
 class LLMGenerator:
     """A language model writes the answer; the verifier decides what is shown."""
 
+    incremental = True  # claims come sentence by sentence, as the model writes
+
     def __init__(
         self,
         backend: ChatBackend,

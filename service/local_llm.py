@@ -210,6 +210,9 @@ class LocalLLM:
         self.path = path
         self.name = path.stem
         self.lock = threading.Lock()
+        self._yes_no: tuple[list[int], list[int]] | None = None
+        self._prefixes: dict[str, tuple[list[int], Any, int, Any]] = {}
+        self.last_prompt_tokens = 0  # of the last yes/no verdict
         self.llama = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
@@ -266,6 +269,77 @@ class LocalLLM:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         with self.lock:
             return self.llama.create_chat_completion(**kwargs)
+
+    def yes_probability(self, system: str, user: str) -> float:
+        """P(yes) / (P(yes) + P(no)) for the model's first reply token: a graded
+        yes/no verdict in one decoding step. The prompt is laid out as the
+        model's ChatML template does. The model's state after the system prompt
+        is kept per system prompt, so another prompt in between (an answer
+        being written) does not make it read the instructions again."""
+        import numpy as np
+
+        if self._yes_no is None:
+            def ids(words: list[str]) -> list[int]:
+                return sorted({self.llama.tokenize(w.encode(), add_bos=False)[0] for w in words})
+
+            self._yes_no = (ids(["yes", "Yes", " yes", " Yes"]), ids(["no", "No", " no", " No"]))
+        yes, no = self._yes_no
+        head = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
+        prompt = f"{head}{user}<|im_end|>\n<|im_start|>assistant\n"
+        seen: list[Any] = []
+
+        def capture(_ids: Any, scores: Any) -> Any:
+            seen.append(np.asarray(scores, dtype=np.float64).copy())
+            return scores
+
+        with self.lock:
+            saved = self._prefixes.get(system)
+            if saved is None:
+                # The instructions alone, decoded once and kept.
+                prefix = self.llama.tokenize(head.encode(), add_bos=False, special=True)
+                self.llama.reset()
+                self.llama.eval(prefix)
+                saved = self._prefixes[system] = self._checkpoint(prefix)
+            # Every verdict starts from the instructions alone, so it does not
+            # depend on what the model read before.
+            self._restore(saved, reload=not self._holds(saved[0]))
+            self.llama.create_completion(prompt, max_tokens=1, temperature=0.0, logits_processor=[capture])
+            self.last_prompt_tokens = int(self.llama.n_tokens)
+        logits = seen[0]
+        top = float(np.max(logits[yes + no]))
+        p_yes = float(np.sum(np.exp(logits[yes] - top)))
+        p_no = float(np.sum(np.exp(logits[no] - top)))
+        return p_yes / (p_yes + p_no)
+
+    def _holds(self, prefix: list[int]) -> bool:
+        """Whether the model's cache starts with these tokens."""
+        n = len(prefix)
+        return self.llama.n_tokens >= n and list(self.llama.input_ids[:n]) == prefix
+
+    def _checkpoint(self, prefix: list[int]) -> tuple[list[int], Any, int, Any]:
+        """The model's cache as it is now, to return to when `prefix` is wanted again."""
+        import ctypes
+
+        import llama_cpp
+
+        ctx = self.llama._ctx.ctx
+        size = llama_cpp.llama_state_get_size(ctx)
+        buffer = (ctypes.c_uint8 * int(size))()
+        used = llama_cpp.llama_state_get_data(ctx, buffer, size)
+        return prefix, buffer, int(used), self.llama.input_ids[: self.llama.n_tokens].copy()
+
+    def _restore(self, saved: tuple[list[int], Any, int, Any], *, reload: bool = True) -> None:
+        import llama_cpp
+
+        prefix, buffer, used, _ = saved
+        if reload:
+            llama_cpp.llama_state_set_data(self.llama._ctx.ctx, buffer, used)
+        # Keep only the prefix: what follows it is decoded afresh, so the logits
+        # sampled from are never those of an earlier call.
+        self.llama._ctx.kv_cache_seq_rm(-1, len(prefix), -1)
+        self.llama.n_tokens = len(prefix)
+        self.llama.input_ids[: len(prefix)] = prefix
+        self.llama._requires_eval = True
 
 
 def main(argv: list[str]) -> int:

@@ -61,6 +61,9 @@ def to_response(result: AnswerResult) -> schemas.AskResponse:
         generator=result.generator,
         reason=result.reason,
         generation=schemas.Generation(**result.stats) if result.stats else None,
+        unanswered=result.unanswered,
+        corrections=result.corrections,
+        confidence=result.confidence,
     )
 
 

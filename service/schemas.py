@@ -121,6 +121,22 @@ class AskResponse(BaseModel):
     conversation_id: str | None = Field(
         None, description="For /v1/chat: the conversation this turn belongs to."
     )
+    unanswered: list[str] = Field(
+        default_factory=list,
+        description="Parts of the question the papers do not answer, as the service read them "
+        "(the answer covers the other parts and says which it cannot). Empty when every part is "
+        "answered, and when the whole question is refused (see answered and reason).",
+    )
+    corrections: list[str] = Field(
+        default_factory=list,
+        description="Assumptions in the question that the papers contradict, each with why; the "
+        "answer then gives what the papers say instead, cited, rather than answering as asked.",
+    )
+    confidence: float | None = Field(
+        None,
+        description="How surely the answer's sentences answer the question as asked, 0..1 (the "
+        "language model's least sure verdict over the parts), when a model checked it.",
+    )
 
 
 class SearchPassage(BaseModel):

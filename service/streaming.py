@@ -45,8 +45,9 @@ async def _drive(
     try:
         event: TextEvent | DoneEvent | None = first
         while event is not None:
-            for chunk in render(event):
-                yield chunk
+            if not (isinstance(event, TextEvent) and not event.text):
+                for chunk in render(event):
+                    yield chunk
             if isinstance(event, DoneEvent):
                 break
             event = await run_in_threadpool(next, events, None)

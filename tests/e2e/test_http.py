@@ -63,7 +63,7 @@ def test_factual_question_cites_the_right_passage_and_endnote(server):
     base, _ = server
     body = ask(base, "How many military personnel did SCO members contribute to Peace Mission 2021?")
     assert body["answered"] is True
-    assert body["generator"] == "local"  # the packaged model wrote it
+    assert body["generator"] == "local"  # the packaged model chose the sentences
     generation = body["generation"]
     assert generation["prompt_tokens"] > 100 and generation["completion_tokens"] > 0 and generation["ttft_ms"] > 0
     assert "4,000" in body["answer"] and "[1]" in body["answer"]

@@ -1,0 +1,320 @@
+"""Does a sentence answer the question as asked? The rules that code can check.
+
+A sentence about a neighbouring fact is not an answer: the papers give
+China's trade with all SCO partners, not the Russia–China figure; "in the
+summer or early autumn", not the exact date; ten full members, not how many
+heads of state attended. For each part of a question (see
+`service.question`) the supporting sentences must name what the part names,
+give the kind of answer it asks for (a number for "how many", a date for
+"when"), and meet its qualifiers. Numbers count in any written form ("three",
+"a dozen", "4,000").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from ingest.text import mentions, strip_superscripts
+from service.question import Part, Qualifier
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "twentieth": 20,
+}
+_NUMBER_WORD_RE = re.compile(
+    r"\b(?:a\s+)?(?:dozen|(?:" + "|".join([*_UNITS, *_TENS]) + r")(?:[-\s](?:" + "|".join(_UNITS)
+    + r"))?(?:\s+(?:" + "|".join(_SCALES) + r"))?)\b",
+    re.IGNORECASE,
+)
+_DIGITS_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
+_YEAR_RE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December"
+)
+_MONTH_RE = re.compile(rf"\b(?:{_MONTHS})\b")
+_DAY_DATE_RE = re.compile(
+    rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\b|\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+(?:{_MONTHS})\b)"
+)
+_PERIOD_RE = re.compile(
+    r"\b(?:spring|summer|autumn|fall|winter|early|late|mid|since|until|by|decade|century|years?|months?|"
+    r"weeks?|days?|quarter|annual(?:ly)?)\b",
+    re.IGNORECASE,
+)
+_VAGUE_QUANTITY_RE = re.compile(
+    r"\b(?:several|many|numerous|dozens|hundreds|thousands|millions|billions|most|majority|half|"
+    r"minority|few|all|none|no)\b",
+    re.IGNORECASE,
+)
+_APPROXIMATE_RE = re.compile(
+    r"\b(?:approximately|roughly|about|around|some|more than|over|nearly|almost|up to|at least|"
+    r"fewer than|less than|under)\s+(?:\$|€|£)?\d", re.IGNORECASE
+)
+_CAPITALISED_RE = re.compile(r"\b[A-Z][\w’'-]+")
+_REASON_RE = re.compile(
+    r"\b(?:because|since|as a result|due to|owing to|thanks to|so that|in order to|to (?:\w+ ){0,3}"
+    r"(?:overcome|avoid|counter|increase|reduce|ensure|secure|protect|promote|advance|strengthen|prevent|"
+    r"demonstrate|polish|enhance|project|pursue|challenge|block|address)|aim\w*|seek\w*|sought|goal|purpose|"
+    r"reason|motiv\w*|want\w*|value\w*|perceiv\w*|concern\w*|fear\w*|interest\w*|benefit\w*|allow\w*|"
+    r"enabl\w*|help\w*|useful|lets?|would|could|can|as a means|tool|lever\w*)\b",
+    re.IGNORECASE,
+)
+
+# Capitals that stand for their governments ("Beijing blocked ..."), as policy papers write.
+METONYMS: dict[str, tuple[str, ...]] = {
+    "beijing": ("China", "Chinese", "PRC"),
+    "moscow": ("Russia", "Russian", "Kremlin"),
+    "kremlin": ("Russia", "Russian", "Moscow"),
+    "washington": ("United States", "US", "U.S.", "American"),
+    "ankara": ("Turkey", "Turkish", "Türkiye"),
+    "tehran": ("Iran", "Iranian"),
+    "delhi": ("India", "Indian"),
+    "islamabad": ("Pakistan", "Pakistani"),
+    "astana": ("Kazakhstan", "Kazakh"),
+    "tashkent": ("Uzbekistan", "Uzbek"),
+    "minsk": ("Belarus", "Belarusian"),
+    "kyiv": ("Ukraine", "Ukrainian"),
+    "brussels": ("European Union", "EU", "NATO"),
+}
+
+
+def _to_int(words: str) -> int | None:
+    tokens = re.split(r"[-\s]+", words.lower().strip())
+    if tokens and tokens[0] == "a":
+        tokens = tokens[1:]
+    if tokens == ["dozen"]:
+        return 12
+    total = 0
+    for token in tokens:
+        if token in _UNITS:
+            total += _UNITS[token]
+        elif token in _TENS:
+            total += _TENS[token]
+        elif token in _SCALES:
+            total = max(total, 1) * _SCALES[token]
+        else:
+            return None
+    return total
+
+
+def numbers_in(text: str, *, words: bool = True) -> set[str]:
+    """Every number the text states, as digits: "4,000" -> "4000", "three" -> "3",
+    "a dozen" -> "12", "$890 billion" -> "890"."""
+    text = strip_superscripts(text)
+    found = {m.group(0).replace(",", "").rstrip(".") for m in _DIGITS_RE.finditer(text)}
+    if words:
+        for m in _NUMBER_WORD_RE.finditer(text):
+            value = _to_int(m.group(0))
+            if value is not None:
+                found.add(str(value))
+    return {n.removesuffix(".0") for n in found if n}
+
+
+def names_something(name: str, text: str, acronyms: dict[str, str]) -> bool:
+    """Whether text names `name`: in any spelling `mentions` knows, through an
+    abbreviation whose spelled-out form holds it ("China" in "PRC"), or through
+    a capital that stands for its government ("Beijing" for "China")."""
+    if mentions(name, text, acronyms):
+        return True
+    lowered = name.lower()
+    stem = lowered[:4] if len(lowered) > 4 else lowered
+    for acronym, spelled in acronyms.items():
+        if len(name) > 3 and re.search(rf"\b{re.escape(stem)}", spelled.lower()):
+            if re.search(rf"\b{re.escape(acronym)}\b", text):
+                return True
+    if name.isupper() and 2 <= len(name) <= 6 and _spells(name, text):
+        return True
+    for alias in METONYMS.get(lowered, ()):
+        if mentions(alias, text, acronyms):
+            return True
+    for capital, aliases in METONYMS.items():
+        if name in aliases and re.search(rf"\b{capital}\b", text, re.IGNORECASE):
+            return True
+    return False
+
+
+def _spells(acronym: str, text: str) -> bool:
+    """Whether capitalised words in text spell the acronym ("United Nations" -> UN)."""
+    words = re.findall(r"[A-Z][\w’'-]*", text)
+    n = len(acronym)
+    return any("".join(w[0] for w in words[i : i + n]) == acronym for i in range(len(words) - n + 1))
+
+
+def _new_quantities(text: str, question: str, *, years: bool) -> set[str]:
+    """Numbers in text that the question does not already state (years left out
+    unless wanted, and day numbers of dates)."""
+    plain = strip_superscripts(text)
+    if not years:
+        plain = _DAY_DATE_RE.sub(" ", plain)
+        plain = _YEAR_RE.sub(" ", plain)
+        plain = re.sub(r"\b\d{4}\s*[-–]\s*\d{2}\b", " ", plain)  # "2023–24"
+    got = numbers_in(plain)
+    return got - numbers_in(question)
+
+
+_HOW_MANY_RE = re.compile(
+    r"\bhow many\s+((?:[\w’'-]+\s+){0,4}?[\w’'-]+?)\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|"
+    r"can|could|took|take|attended|joined|participated|sent|came|died|work|worked|live|lived|signed|held)\b",
+    re.IGNORECASE,
+)
+_PLACE_RE = re.compile(
+    r"\b(?:in|at|near|based in|headquartered in|located in|city of|capital of|town of|region of|province of)\s+"
+    r"(?!(?:" + _MONTHS + r")\b)([A-Z][a-z][\w’'.-]*)(?:’s|'s)?((?:\s+[A-Z][\w’'-]*)*)"
+)
+# Capitalised words that name institutions and events, not places ("in the SCO Plus framework").
+_INSTITUTION_WORDS = frozenset(
+    """Association Organization Organisation Council Forum Summit Framework Plus Declaration Structure
+    Initiative Partnership Union Treaty Convention Program Programme Meeting Ministry Institute Center
+    Centre Bank Club Agreement Strategy Concept Group Command Force Forces Committee Secretariat""".split()
+)
+_DURATION_RE = re.compile(
+    r"\b(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|few)[- ](?:day|week|month|year|hour|"
+    r"decade)s?\b|\b\d{1,2}\s*[-–]\s*\d{1,2},?\s+\d{4}\b|\b(?:" + _MONTHS + r")\s+\d{1,2}\s*[-–]\s*\d{1,2}\b",
+    re.IGNORECASE,
+)
+Similarity = Callable[[str, list[str]], list[float]]
+
+
+_HOW_MANY_WERE_RE = re.compile(
+    r"\bhow many(?: of (?:them|these|those|the \w+))?\s+(?:were|are|was|is|have been|had been)\s+([^?(]+)",
+    re.IGNORECASE,
+)
+
+
+def counted_noun(part: Part) -> str | None:
+    """What a "how many" question counts: "how many heads of state attended" -> "heads of state";
+    "how many were security events" -> "security events"."""
+    m = _HOW_MANY_WERE_RE.search(part.text) or _HOW_MANY_RE.search(part.text)
+    return m.group(1).strip() if m else None
+
+
+def _counts_it(part: Part, text: str, similar: Similarity | None) -> bool:
+    """Whether a number in text counts what the question counts: "4,000 military
+    personnel" counts troops; "10 full members" does not count heads of state."""
+    noun = counted_noun(part)
+    if noun is None or similar is None:
+        return True
+    plain = strip_superscripts(text)
+    windows = []
+    for m in re.finditer(r"\d[\d,.]*|\b(?:" + "|".join([*_UNITS, *_TENS, "dozen"]) + r")\b", plain, re.I):
+        after = re.findall(r"[\w’'/-]+", plain[m.end() : m.end() + 60])[:4]
+        before = re.findall(r"[\w’'/-]+", plain[max(0, m.start() - 40) : m.start()])[-3:]
+        windows += [" ".join(after), " ".join(before + after)]
+    if not windows:
+        return False
+    return max(similar(noun, windows)) >= COUNTED_NOUN_SIMILARITY
+
+
+COUNTED_NOUN_SIMILARITY = 0.45
+
+
+def kind_present(part: Part, text: str, similar: Similarity | None = None) -> bool:
+    """Whether text gives the kind of answer the part asks for."""
+    asks = part.asks
+    plain = strip_superscripts(text)
+    if asks == "quantity":
+        if re.search(r"\bhow much\b", part.text, re.I) and _VAGUE_QUANTITY_RE.search(plain):
+            return True
+        return bool(_new_quantities(text, part.text, years=False)) and _counts_it(part, text, similar)
+    if asks == "duration":
+        return bool(_DURATION_RE.search(plain))
+    if asks == "date":
+        asked = set(_YEAR_RE.findall(part.text))
+        years = set(_YEAR_RE.findall(plain)) - asked
+        return bool(years or _MONTH_RE.search(plain) or re.search(r"\b(?:spring|summer|autumn|fall|winter)\b", plain, re.I))
+    if asks == "place":
+        asked = {w.lower() for w in part.names}
+        for m in _PLACE_RE.finditer(plain):
+            words = [m.group(1), *m.group(2).split()]
+            if any(w.strip("’'s") in _INSTITUTION_WORDS for w in words):
+                continue
+            if any(w.lower().removesuffix("’s").removesuffix("'s") not in asked for w in words):
+                return True
+        return False
+    if asks == "name":
+        asked = {w.lower() for w in _CAPITALISED_RE.findall(part.text)}
+        words = _CAPITALISED_RE.findall(plain)
+        return any(w.lower() not in asked and not _MONTH_RE.fullmatch(w) for w in words)
+    if asks == "reason":
+        return bool(_REASON_RE.search(plain))
+    return True
+
+
+def _qualifier_met(name: str, part: Part, text: str, near: str) -> bool:
+    """Qualifiers a supporting sentence must meet; `near` adds the sentence before it."""
+    if name == "exact":
+        if part.asks == "date":
+            return bool(_DAY_DATE_RE.search(text))
+        if part.asks == "quantity":
+            return bool(_new_quantities(text, part.text, years=False)) and not _APPROXIMATE_RE.search(text)
+        return True
+    for qualifier in part.qualifiers:
+        if qualifier.name == name:
+            return qualifier_met(qualifier, near)
+    return True
+
+
+def qualifier_met(qualifier: Qualifier, text: str) -> bool:
+    """Whether text says what the qualifier asks for, as a fact, not a prospect."""
+    for m in re.finditer(qualifier.needs, text, re.IGNORECASE):
+        if not _PROSPECTIVE_RE.search(text[max(0, m.start() - 40) : m.start()]):
+            return True
+    return False
+
+
+# Words that make a status a prospect, not a fact ("a designation that can lead to
+# eventual observer status", "membership aspirations").
+_PROSPECTIVE_RE = re.compile(
+    r"\b(?:eventual(?:ly)?|can lead to|could lead to|may lead to|aspir\w*|seek\w*|sought|request\w*|bid|"
+    r"hope\w*|want\w*|propos\w*|plan\w*|would|might|future)\b[^.;]*$",
+    re.IGNORECASE,
+)
+
+
+def unmet(
+    part: Part,
+    quotes: list[str],
+    context: str,
+    acronyms: dict[str, str],
+    *,
+    always_named: str = "",
+    names: bool = True,
+    similar: Similarity | None = None,
+) -> str | None:
+    """Why the quotes (with `context`: the sentence before each, the section,
+    their endnotes) do not answer the part; None when they do. `always_named`
+    is text every passage is about (its paper's title). With `names` off, only
+    what one sentence must meet on its own is checked (kind and qualifiers);
+    the names may be spread over several sentences."""
+    text = strip_superscripts(" ".join(quotes))
+    near = f"{context} {text}"
+    for name in part.names if names else ():
+        if name[0].isdigit():
+            if name not in numbers_in(near, words=True):
+                return f"they do not mention {name}"
+        elif not names_something(name, f"{always_named} {near}", acronyms):
+            return f"they do not mention {name}"
+    if not kind_present(part, text, similar):
+        what = {
+            "quantity": "number of what it asks about",
+            "duration": "length of time",
+            "date": "date",
+            "place": "place",
+            "name": "name",
+            "reason": "reason",
+        }.get(part.asks, "answer")
+        return f"they give no {what} for it"
+    for qualifier in part.qualifiers:
+        if not _qualifier_met(qualifier.name, part, text, near):
+            return f"they do not say it with the qualifier '{qualifier.name}'"
+    return None
