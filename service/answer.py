@@ -530,9 +530,9 @@ _PRONOUN_RE = re.compile(r"\b(he|she|him|it|they|them|his|her|its|their)\b", re.
 def _referent(previous: PartOutcome, question: str) -> str | None:
     """What an earlier part's answer names that the question did not: the person
     or country a later "he" or "it" stands for."""
-    asks_for_one = previous.part.asks in ("name", "place") or re.match(
-        r"^\s*(?:\w+\s+)?(?:which|who|whom|whose)\b", previous.part.text, re.IGNORECASE
-    )
+    # "Which UN chief ...? What did he say?": the pronoun stands for the answer.
+    # After "Where is the RATS ...? When did it open?" it stands for the subject.
+    asks_for_one = re.match(r"^\s*(?:\w+\s+)?(?:which|who|whom|whose)\b", previous.part.text, re.IGNORECASE)
     if not previous.answered or not asks_for_one:
         return None
     asked = question.lower()

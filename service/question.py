@@ -189,8 +189,8 @@ def answer_kind(text: str) -> str:
                 r"turnover|revenue|spending|capital|headcount|strength|death toll|toll)\b|"
                 r"how (?:large|big|long|far|often))\b", q) or re.search(r"\bhow (?:many|much)\b", q):
         return "quantity"
-    if re.match(r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:year|date|month|day)|"
-                r"in what year|what year)\b", q) or re.search(r"\b(?:what|which) (?:year|date|month)\b", q):
+    if re.match(r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|date|month|day)|"
+                r"in what year|what year)\b", q) or re.search(r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q):
         return "date"
     if re.match(r"^(?:where|(?:in|at|from|to) (?:what|which) (?:city|country|region|province|oblast|place|town|"
                 r"location|capital)|(?:what|which) (?:city|country|region|province|place|town|capital|location)\b)", q):

@@ -166,3 +166,22 @@ class ScriptedChat:
                 yield word + " "
         finally:
             self.running -= 1
+
+
+class KeywordVerdicts:
+    """A yes/no model for answer checks: "yes" (0.9) when the sentences hold one
+    of the question's keywords from a fixed table, "no" (0.1) otherwise."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table  # question substring -> word the sentence must hold
+        self.asked: list[str] = []
+        self.last_prompt_tokens = 0
+
+    def yes_probability(self, system: str, user: str) -> float:
+        self.asked.append(user)
+        self.last_prompt_tokens = len(user.split())
+        question, _, rest = user.partition("\n")
+        for key, word in self.table.items():
+            if key in question:
+                return 0.9 if word.lower() in rest.lower() else 0.1
+        return 0.1
