@@ -191,10 +191,18 @@ _HOW_MANY_WERE_RE = re.compile(
 )
 
 
+_MEASURE_RE = re.compile(
+    r"\bwhat (?:is|was|are|were) the (?:\w+\s+){0,2}?(population|budget|gdp|cost|price|area|length|volume|"
+    r"turnover|revenue|spending|headcount|death toll|toll|strength|size)\b",
+    re.IGNORECASE,
+)
+
+
 def counted_noun(part: Part) -> str | None:
-    """What a "how many" question counts: "how many heads of state attended" -> "heads of state";
-    "how many were security events" -> "security events"."""
-    m = _HOW_MANY_WERE_RE.search(part.text) or _HOW_MANY_RE.search(part.text)
+    """What a quantity question counts or measures: "how many heads of state
+    attended" -> "heads of state"; "how many were security events" -> "security
+    events"; "what is the population of ..." -> "population"."""
+    m = _HOW_MANY_WERE_RE.search(part.text) or _HOW_MANY_RE.search(part.text) or _MEASURE_RE.search(part.text)
     return m.group(1).strip() if m else None
 
 

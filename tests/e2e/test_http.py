@@ -91,6 +91,31 @@ def test_unanswerable_question_is_refused(server):
     assert body["citations"] == [] and body["reason"]
 
 
+def test_a_near_miss_is_refused(server):
+    base, _ = server
+    body = ask(base, "What was the value of bilateral trade between Russia and China in 2024?")
+    assert body["answered"] is False and body["citations"] == []
+    assert "bilateral" in body["reason"]
+
+
+def test_a_false_premise_is_corrected_with_its_citation(server):
+    base, _ = server
+    body = ask(base, "Why did Beijing use the unanimity rule to block the energy club?")
+    assert body["answered"] is True and body["corrections"]
+    assert body["answer"].startswith("The question assumes that Beijing")
+    assert "unanimity rule to block PRC proposals" in body["citations"][0]["quote"]
+    assert body["unanswered"] == []
+
+
+def test_a_part_the_paper_does_not_answer_is_named(server):
+    base, _ = server
+    body = ask(base, "Where is the Regional Antiterrorism Structure based, and on what exact day did it open?")
+    assert body["answered"] is True and "Tashkent" in body["answer"]
+    assert body["unanswered"] == ["On what exact day did it open?"]
+    assert "does not answer this part" in body["answer"]
+    assert body["confidence"] is not None and 0.0 <= body["confidence"] <= 1.0
+
+
 def test_markers_and_citations_match(server):
     base, _ = server
     for question in [

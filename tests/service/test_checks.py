@@ -81,3 +81,11 @@ def test_full_membership_is_not_dialogue_partnership():
     p = part("When did Turkey become a full member?")
     partner = "New dialogue partners include Turkey, which joined in 2022."
     assert unmet(p, [partner], "", {}) is not None
+
+
+def test_a_measure_must_be_what_the_number_measures():
+    p = part("What is the population of Kyrgyzstan?")
+    assert counted_noun(p) == "population"
+    four = "China and the four newly independent countries (Kazakhstan, Kyrgyzstan, Tajikistan, and Russia)."
+    assert not kind_present(p, four, lexical_similarity)
+    assert kind_present(p, "Kyrgyzstan has a population of 7 million.", lexical_similarity)
