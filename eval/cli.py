@@ -39,6 +39,10 @@ def evaluate(
     update_baseline: Annotated[bool, typer.Option(help="Write this run as the baseline.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also copy the Markdown report here.")] = None,
     questions: Annotated[Path, typer.Option(help="Question set (JSON Lines).")] = HERE / "questions.jsonl",
+    metrics: Annotated[
+        str | None,
+        typer.Option(help="Judged metrics to score, comma-separated (default: all of them)."),
+    ] = None,
 ) -> None:
     """Run the evaluation; with --baseline, exit 1 when quality regressed."""
     if ctx.invoked_subcommand is not None:
@@ -59,6 +63,14 @@ def evaluate(
     )
     if config.split not in ("dev", "test", "all") or config.judged not in ("none", "slice", "all"):
         raise fail("--split is dev, test or all; --judged is none, slice or all", 2)
+    if metrics:
+        from eval.runner import JUDGED_METRICS
+
+        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+        unknown = [m for m in chosen if m not in JUDGED_METRICS]
+        if unknown or not chosen:
+            raise fail(f"unknown judged metric(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(JUDGED_METRICS)}", 2)
+        config.metrics = chosen
     settings = settings_with(judge={"base_url": judge_url, "model": judge_model, "api_key": judge_key})
     try:
         items = load_items(questions)

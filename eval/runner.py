@@ -49,6 +49,7 @@ class EvalConfig:
     judged: str = "slice"  # none | slice | all
     top_k: int | None = None
     contexts: int = 4
+    metrics: tuple[str, ...] = JUDGED_METRICS  # which judged metrics to score
 
 
 def judged_slice(items: list[EvalItem]) -> list[str]:
@@ -233,9 +234,10 @@ def judge_rows(
     *,
     timeout_s: float,
     progress: Progress,
+    only: tuple[str, ...] = JUDGED_METRICS,
 ) -> dict[str, float]:
-    """Score the judged metrics on `rows` in place; returns the seconds each
-    metric took."""
+    """Score the judged metrics (those in `only`) on `rows` in place; returns
+    the seconds each metric took."""
     from ragas.metrics import (
         Faithfulness,
         LLMContextPrecisionWithReference,
@@ -262,7 +264,7 @@ def judge_rows(
         metric.llm = llm
         metric.init(run_config)
 
-    jobs = [(name, row) for name in metrics for row in rows if _applies(name, row)]
+    jobs = [(name, row) for name in metrics if name in only for row in rows if _applies(name, row)]
     done = 0
     spent: dict[str, float] = {}
     progress("judging", 0, len(jobs))
@@ -439,7 +441,9 @@ def run_eval(
         judge = judge_factory()
         judge_identity = judge.identity
         embeddings = embeddings_factory() if embeddings_factory else None
-        per_metric = judge_rows(to_judge, judge, embeddings, timeout_s=judge_timeout_s, progress=progress)
+        per_metric = judge_rows(
+            to_judge, judge, embeddings, timeout_s=judge_timeout_s, progress=progress, only=config.metrics
+        )
         seconds.update({f"judging_{name}": value for name, value in per_metric.items()})
         if judge_cases is not None and judge_cases.exists():
             check_started = time.perf_counter()
@@ -456,6 +460,7 @@ def run_eval(
         "limit": config.limit,
         "judged": config.judged,
         "judged_ids": [r["id"] for r in to_judge],
+        "judged_metrics": list(config.metrics),
         "judge": judge_identity,
         "questions": len(rows),
         "questions_fingerprint": questions_fingerprint(chosen),

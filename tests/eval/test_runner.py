@@ -136,3 +136,51 @@ def test_judged_slice_is_the_first_dev_item_of_each_kind(tmp_path, judged):
     result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(), judged=judged)
     expected = ["fact-001", "unans-001"] if judged == "slice" else ["fact-001", "fact-002", "unans-001"]
     assert result.meta["judged_ids"] == expected
+
+
+def test_only_the_judged_metrics_asked_for_are_scored(tmp_path):
+    result = run_eval(
+        items(), EvalConfig(profile="ci", judged="all", metrics=("faithfulness",)), FakeClient(ANSWERS),
+        tmp_path / "out", judge_factory=SchemaJudge, embeddings_factory=None, judge_cases=None,
+        judge_timeout_s=30, progress=lambda *a: None,
+    )
+    judged = {name for r in result.rows for name in r["judged"]}
+    assert judged == {"faithfulness"} and result.meta["judged_metrics"] == ["faithfulness"]
+
+
+def test_new_kinds_are_scored_for_what_they_test(tmp_path):
+    def item(kind, question, **extra):
+        return EvalItem.model_validate({
+            "id": f"{kind}-001", "kind": kind, "split": "test", "question": question,
+            "reference": "A reference.", **extra,
+        })
+
+    span = {"doc": "weitz-2025-sco", "span": SPAN}
+    questions = [
+        item("nearmiss", "How many troops did China alone send?", trap=[span]),
+        item("partial", "How many took part, and why?", key_facts=["4,000"], evidence=[span], missing="why"),
+        item("premise", "Why did China send 4,000 troops alone?", key_facts=["Eight members"], evidence=[span],
+             premise="China alone sent them"),
+    ]
+
+    class Client(FakeClient):
+        def ask(self, question, top_k=None, history=None):
+            body = super().ask(question, top_k, history)
+            if "and why" in question:
+                body["unanswered"] = ["Why?"]
+            return body
+
+    answers = {
+        "How many took part, and why?": f"Eight members {SPAN}.",
+        "Why did China send 4,000 troops alone?": f"Eight members {SPAN}.",
+    }
+    result = run_eval(
+        questions, EvalConfig(profile="ci", judged="none"), Client(answers), tmp_path / "out",
+        judge_factory=None, embeddings_factory=None, judge_cases=None, judge_timeout_s=30,
+        progress=lambda *a: None,
+    )
+    rows = {r["kind"]: r["metrics"] for r in result.rows}
+    assert rows["nearmiss"]["refused"] == 1.0
+    assert rows["partial"]["partial_handled"] == 1.0 and rows["partial"]["missing_named"] == 1.0
+    assert rows["premise"]["premise_handled"] == 1.0 and rows["premise"]["refused"] == 0.0
+    assert result.aggregates["refusal"]["unanswerable_refused"] == 1.0
