@@ -99,19 +99,14 @@ def support_prompt() -> t.Any:
     return SupportPrompt()
 
 
-_NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
-
-
 def names_and_numbers_present(premise: str, statement: str) -> bool:
     """Every number and name the statement states occurs in the premise (in any
     written form). A statement that fails this is not supported, whatever a
     judge says; checked in code before the judge is asked."""
     from ingest.text import entities, mentions
+    from service.checks import numbers_in
 
-    def numbers(text: str) -> set[str]:
-        return {n.replace(",", "").rstrip(".") for n in _NUMBER_RE.findall(text)}
-
-    if numbers(statement) - numbers(premise):
+    if numbers_in(statement) - numbers_in(premise):
         return False
     return all(mentions(name, premise, {}) for name in entities(statement))
 

@@ -31,6 +31,7 @@ from ingest.text import (
     strip_superscripts,
 )
 from service.answer import Claim, Draft, Evidence, ExtractiveGenerator, split_answer
+from service.checks import numbers_in
 from service.retrieve import Retriever, SearchResult
 
 NOT_ANSWERED = "NOT IN PASSAGES"
@@ -50,7 +51,6 @@ _REFUSAL_RE = re.compile(
     r"state|provide|specify|contain|include|give)\b|\bno\s+(?:information|mention|data|details)\b",
     re.IGNORECASE,
 )
-_NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
 _GENERIC_WORDS = frozenset(
     "Organization Organisation Republic People People's Union Treaty Initiative Structure "
     "Council Association Nations States Community Commonwealth".split()
@@ -183,9 +183,8 @@ class Verifier:
         overlaps = [len(words & set(self.tokenizer(u))) for u in units]
         best = max(range(len(units)), key=lambda i: overlaps[i])
         window = plain_text(" ".join(units[max(0, best - 1) : best + 2]))
-        numbers = {n.replace(",", "").rstrip(".") for n in _NUMBER_RE.findall(sentence)}
-        have = {n.replace(",", "").rstrip(".") for n in _NUMBER_RE.findall(window)}
-        if numbers - have:
+        # Numbers in any written form: "Three countries" needs a three in the passage.
+        if numbers_in(sentence) - numbers_in(window):
             return 0.0, None
         if any(not self._named(name, window) for name in entities(sentence)):
             return 0.0, None

@@ -114,3 +114,16 @@ def test_only_one_generation_at_a_time(engine):
     for t in threads:
         t.join()
     assert chat.max_concurrent == 1
+
+
+def test_numbers_written_as_words_are_checked(engine):
+    verifier = Verifier(Tokenizer(), {})
+    from ingest.index import StoredPassage
+    from service.answer import Evidence
+
+    text = "In April 2025, Russia hosted the first SCO Sustainable Development Forum in Omsk Oblast."
+    passage = StoredPassage("p1", "d", "t", "paragraph", "S", text, (), ((0, 1),), 0, 1, 0, None, (), (), "")
+    made_up = verifier.check("Three countries sent delegations to the first SCO Sustainable Development Forum in Omsk Oblast. [1]", [Evidence(passage, 0.9)])
+    assert made_up.claims == []
+    kept = verifier.check("In April 2025, Russia hosted the first SCO Sustainable Development Forum. [1]", [Evidence(passage, 0.9)])
+    assert len(kept.claims) == 1
