@@ -153,9 +153,16 @@ def _print_summary(result: Any) -> None:
         out.print(f"{group:20}" + "".join(cells))
     r = agg["refusal"]
     out.print(
-        f"refusal: unanswerable refused {r['unanswerable_refused']}, answerable wrongly refused "
-        f"{r['answerable_wrongly_refused']}"
+        f"refusal: unanswerable and near misses refused {r['unanswerable_refused']}, answerable wrongly "
+        f"refused {r['answerable_wrongly_refused']}, precision {r['refusal_precision']}"
     )
+    partial, premise = agg.get("kind:partial", {}), agg.get("kind:premise", {})
+    if partial or premise:
+        out.print(
+            f"partly answerable: handled {partial.get('partial_handled')}, missing part named "
+            f"{partial.get('missing_named')}; false premises: corrected or refused "
+            f"{premise.get('premise_handled')}, flagged {premise.get('premise_flagged')}"
+        )
     if result.judge_check:
         out.print(f"judge accuracy on {result.judge_check['cases']} support cases: {result.judge_check['accuracy']}")
     out.print(f"time: {result.seconds}")

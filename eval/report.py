@@ -21,11 +21,15 @@ TABLE_METRICS = (
     "cited_evidence",
     "wrongly_refused",
     "refused",
+    "partial_handled",
+    "missing_named",
+    "premise_handled",
+    "premise_flagged",
     "string_presence",
     "non_llm_context_recall",
     *JUDGED_METRICS,
 )
-LOWER_IS_BETTER = {"wrongly_refused", "answerable_wrongly_refused"}
+LOWER_IS_BETTER = {"wrongly_refused", "answerable_wrongly_refused", "claimed_unanswered", "false_correction"}
 RETRIEVAL = ("hit@", "mrr@", "evidence_recall@", "non_llm_context_recall")
 
 
@@ -104,7 +108,7 @@ def compare(result: RunResult, baseline: dict[str, Any]) -> Comparison:
         if not was:
             continue
         now = summary_row(row)
-        for key in ("hit@5", "correct", "refused", "cited_evidence"):
+        for key in ("hit@5", "correct", "refused", "cited_evidence", "partial_handled", "premise_handled"):
             if was.get(key) == 1.0 and now.get(key) == 0.0:
                 cmp.question_regressions.append(f"{row['id']} ({row['kind']}): {key} lost — {row['question']}")
     return cmp
@@ -160,6 +164,10 @@ def worst(result: RunResult, count: int = 10) -> list[dict[str, Any]]:
         m, j = row["metrics"], row["judged"]
         if row["kind"] in UNANSWERABLE:
             return 2.0 * (1 - m.get("refused", 0.0))
+        if row["kind"] == "premise":
+            return 2.0 * (1 - m.get("premise_handled", 0.0))
+        if row["kind"] == "partial":
+            return 2.0 * (1 - m.get("partial_handled", 0.0))
         return (
             (1 - m.get("correct", 0.0))
             + (1 - m.get("hit@5", 0.0))
@@ -201,7 +209,7 @@ def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
         "",
         "## Refusal",
         "",
-        f"- unanswerable questions refused: {_fmt(agg['refusal']['unanswerable_refused'])}",
+        f"- unanswerable questions and near misses refused: {_fmt(agg['refusal']['unanswerable_refused'])}",
         f"- answerable questions wrongly refused: {_fmt(agg['refusal']['answerable_wrongly_refused'])}",
         f"- refusals that were right (precision): {_fmt(agg['refusal']['refusal_precision'])}",
         "",

@@ -488,7 +488,11 @@ def _version(name: str) -> str | None:
 def summary_row(row: dict[str, Any]) -> dict[str, Any]:
     """What the baseline keeps of one question, to name regressions."""
     m = row["metrics"]
-    keep = {k: m[k] for k in ("hit@5", "correct", "refused", "cited_evidence") if k in m}
+    keep = {
+        k: m[k]
+        for k in ("hit@5", "correct", "refused", "cited_evidence", "partial_handled", "premise_handled")
+        if k in m
+    }
     return {**keep, "answered": row["answered"]}
 
 
