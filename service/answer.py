@@ -543,7 +543,7 @@ def _referent(previous: PartOutcome, question: str) -> str | None:
         if run.lower() not in asked and not any(w.lower() in asked for w in run.split())
         and not claim.text.startswith(run)
     ]
-    return max(runs, key=len) if runs else None
+    return runs[0] if runs else None
 
 
 def resolve_reference(part: Part, referent: str) -> Part:
@@ -707,7 +707,8 @@ def answer_events(
             if reason is None:
                 shown = part_claims
                 yield from say(part_claims)
-        if shown and index and not part.clause and all(_said(c, claims, exclude=shown) for c in shown):
+        firsts = [o.claims[0] for o in outcomes if o.answered and o.claims]
+        if shown and index and not part.clause and all(_said(c, firsts, exclude=[]) for c in shown):
             # A question of its own answered only by what answered an earlier one
             # ("and when did each apply?" by the sentence that says when they joined).
             reason, shown = "the only sentences that fit it answer an earlier part", []

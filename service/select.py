@@ -12,6 +12,7 @@ nothing it says can misquote a source.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,18 @@ from service.generate import GeneratorBusy
 from service.query import is_list_question
 from service.question import Part, analyse_question
 from service.retrieve import SearchResult
+
+
+_PLURAL_ASK_RE = re.compile(r"\b(?:which|what)\s+(?:[a-z]+\s+)?([a-z]{3,}s)\b|\b(?:who|what|which) are\b", re.IGNORECASE)
+_NOT_PLURAL = frozenset("this its his has was does is always perhaps unless less news means series status".split())
+
+
+def asks_for_several(question: str) -> bool:
+    """"Which cities ...", "what documents ...", "who are ...": more than one thing."""
+    for m in _PLURAL_ASK_RE.finditer(question):
+        if m.group(1) is None or m.group(1).lower() not in _NOT_PLURAL:
+            return True
+    return False
 
 
 class SelectGenerator:
@@ -106,6 +119,9 @@ class SelectGenerator:
         first_failure = None
         seen: set[str] = set()
         wants_list = part.asks == "list" or is_list_question(question)
+        # A second sentence joins the best one when it continues the same passage,
+        # or when the question asks for several things ("which cities").
+        several = wants_list or asks_for_several(question)
         for unit in ranked:
             if len(candidates) >= self.candidates:
                 break
@@ -165,7 +181,10 @@ class SelectGenerator:
         # The best sentence, and others the model holds about as sure (an answer
         # may take two sentences); a whole list answers alone.
         chosen = [
-            u for p, u in scored if p >= self.min_confidence and p >= best - self.close_call
+            u
+            for i, (p, u) in enumerate(scored)
+            if p >= self.min_confidence
+            and (i == 0 or (p >= best - self.close_call and (several or u.evidence == scored[0][1].evidence)))
         ][: self.max_sentences]
         if chosen and chosen[0].position < 0:
             chosen = chosen[:1]
