@@ -636,6 +636,7 @@ def answer_events(
         citation = cite(claim, item)
         claims.append(claim)
         yield emit(f"{correction.sentence} {claim.text} [{citation.ref}]")
+
     def say(new: list[Claim]) -> Iterator[TextEvent]:
         for claim in new:
             if any(c.passage_id == claim.passage_id and c.text == claim.text for c in claims):
@@ -728,7 +729,9 @@ def answer_events(
             yield emit(unanswered_sentence(outcome.part, documents))
     finished = time.perf_counter()
     lead_draft = next((d for d in drafts if d.answered), drafts[0] if drafts else Draft(False))
-    confidences = [o.confidence for o in outcomes if o.confidence is not None]
+    # Answered: the least sure verdict among the parts shown; refused: how close it came.
+    verdicts = [o.confidence for o in outcomes if o.confidence is not None and o.answered == answered]
+    confidence = (min(verdicts) if answered else max(verdicts)) if verdicts else None
     yield DoneEvent(
         AnswerResult(
             answer="".join(
@@ -746,7 +749,7 @@ def answer_events(
             relevance=lead_draft.relevance,
             unanswered=[o.part.display for o in missing] if answered else [],
             corrections=[f"{c.assumption.rstrip('.')}: {c.reason}" for c in corrections],
-            confidence=min(confidences) if confidences else None,
+            confidence=confidence,
             checks=checks.name,
             timings_ms={
                 "retrieve": round(retrieve_ms, 1),

@@ -134,8 +134,9 @@ class AskResponse(BaseModel):
     )
     confidence: float | None = Field(
         None,
-        description="How surely the answer's sentences answer the question as asked, 0..1 (the "
-        "language model's least sure verdict over the parts), when a model checked it.",
+        description="How surely the answer's sentences answer the question as asked, 0..1: the "
+        "language model's least sure verdict over the parts it answers (for a refusal, its best "
+        "verdict on sentences it did not accept), when a model checked it.",
     )
 
 
