@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -23,7 +23,7 @@ from ingest.corpus import load_corpus
 from ingest.parse import parse_document
 from ingest.text import clean_inline, plain_text
 
-KINDS = (
+Kind = Literal[
     "fact",
     "list",
     "multihop",
@@ -34,7 +34,8 @@ KINDS = (
     "premise",
     "unanswerable",
     "nearmiss",
-)
+]
+KINDS: tuple[str, ...] = get_args(Kind)
 # Kinds the papers do not answer: the right response is a refusal.
 UNANSWERABLE = ("unanswerable", "nearmiss")
 QUESTIONS = Path(__file__).parent / "questions.jsonl"
@@ -62,18 +63,7 @@ class EvalItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=r"^[a-z]+-\d{3}$")
-    kind: Literal[
-        "fact",
-        "list",
-        "multihop",
-        "multipart",
-        "source",
-        "followup",
-        "partial",
-        "premise",
-        "unanswerable",
-        "nearmiss",
-    ]
+    kind: Kind
     split: Literal["dev", "test"]
     question: str = Field(min_length=5)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns (follow-ups).")

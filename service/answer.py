@@ -196,16 +196,18 @@ def _claim_text(unit: str) -> str:
     return plain_text(unit).removeprefix("- ").strip()
 
 
-class ExtractiveGenerator:
-    """No language model: the passages' own sentences that best answer the question.
+def whole_list(passage: StoredPassage) -> str:
+    """A list passage as an answer: its heading, then its items."""
+    items = [_claim_text(line) for line, _ in units_of(passage) if line]
+    heading = passage.section_path[-1] if passage.section else ""
+    return (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
 
-    A sentence scores the mean of its cosine similarity to the question and the
-    weighted share of question terms it contains, blended with its passage's
-    relevance. When the best sentence scores under `min_relevance` the answer is
-    a refusal.
-    """
 
-    name = "extractive"
+class DecidesWhole:
+    """A generator that decides on the whole answer before any of it is shown."""
+
+    def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
+        raise NotImplementedError
 
     def stream(
         self,
@@ -217,6 +219,18 @@ class ExtractiveGenerator:
         draft = self.generate(question, evidence, search)
         yield from draft.claims
         yield draft
+
+
+class ExtractiveGenerator(DecidesWhole):
+    """No language model: the passages' own sentences that best answer the question.
+
+    A sentence scores the mean of its cosine similarity to the question and the
+    weighted share of question terms it contains, blended with its passage's
+    relevance. When the best sentence scores under `min_relevance` the answer is
+    a refusal.
+    """
+
+    name = "extractive"
 
     def __init__(
         self,
@@ -343,9 +357,7 @@ class ExtractiveGenerator:
         best_item = evidence[units[best][0]]
         if units[best][1] == -1:
             # A list answers as a whole: the analyst asked for its items.
-            items = [_claim_text(line) for line, _ in units_of(best_item.passage) if line]
-            heading = best_item.passage.section_path[-1] if best_item.passage.section else ""
-            text = (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
+            text = whole_list(best_item.passage)
             return Draft(True, [Claim(text, best_item.passage.id, best_item.passage.text)], relevance=relevance)
 
         floor = max(min(self.min_relevance, scores[best]), scores[best] - 0.08)

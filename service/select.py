@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 
 from ingest.text import plain_text
 from service.answer import (
     Checks,
     Claim,
+    DecidesWhole,
     Draft,
     Evidence,
     ExtractiveGenerator,
@@ -28,7 +28,7 @@ from service.answer import (
     _claim_text,
     about,
     unit_context,
-    units_of,
+    whole_list,
 )
 from service.answerability import AnswerCheck
 from service.checks import unmet
@@ -50,7 +50,7 @@ def asks_for_several(question: str) -> bool:
     return False
 
 
-class SelectGenerator:
+class SelectGenerator(DecidesWhole):
     def __init__(
         self,
         extractive: ExtractiveGenerator,
@@ -77,24 +77,8 @@ class SelectGenerator:
         self.queue_timeout_s = queue_timeout_s
         self._lock = threading.Lock()
 
-    def stream(
-        self,
-        question: str,
-        evidence: list[Evidence],
-        search: SearchResult,
-        cancel: threading.Event | None = None,
-    ) -> Iterator[Claim | Draft]:
-        draft = self.generate(question, evidence, search)
-        yield from draft.claims
-        yield draft
-
     def _text(self, unit: Unit, evidence: list[Evidence]) -> str:
-        if unit.position >= 0:
-            return _claim_text(unit.text)
-        passage = evidence[unit.evidence].passage
-        items = [_claim_text(line) for line, _ in units_of(passage) if line]
-        heading = passage.section_path[-1] if passage.section else ""
-        return (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
+        return _claim_text(unit.text) if unit.position >= 0 else whole_list(evidence[unit.evidence].passage)
 
     def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
         if not evidence:
