@@ -692,9 +692,22 @@ def answer_events(
         confidence: float | None = None
         reason: str | None = None
         # A generator that writes as it goes (a language model) has each claim
-        # checked on its own and shown at once; one that decides on the whole
-        # answer has its claims checked together.
-        incremental = getattr(generator, "incremental", False)
+        # checked on its own and shown at once, or once it is done when the same
+        # model gives the verdicts; one that decides on the whole answer has its
+        # claims checked together.
+        per_claim = getattr(generator, "incremental", False)
+        live = per_claim and not (checks.model is not None and getattr(generator, "shares_model", False))
+
+        def check_one(claim: Claim) -> list[TextEvent]:
+            nonlocal reason, confidence
+            why, verdict = check_part(part, [claim], passages, snapshot, acronyms, checks, asked=judged)
+            reason = reason or why
+            if why is not None:
+                return []
+            confidence = verdict if confidence is None or verdict is None else min(confidence, verdict)
+            shown.append(claim)
+            return list(say([claim]))
+
         for item in generator.stream(asked, part_evidence, part_search, cancel):
             if isinstance(item, Draft):
                 draft = item
@@ -702,18 +715,13 @@ def answer_events(
             if item.passage_id not in by_id:  # never cite a passage the generator was not given
                 continue
             part_claims.append(item)
-            if incremental:
-                why, verdict = check_part(part, [item], passages, snapshot, acronyms, checks, asked=judged)
-                reason = reason or why
-                said = []
-                if why is None:
-                    confidence = verdict if confidence is None or verdict is None else min(confidence, verdict)
-                    shown.append(item)
-                    said = list(say([item]))
-                # Nothing new to show still hands control back, so a client that left is noticed.
-                yield from said or [TextEvent("")]
+            # Nothing new to show still hands control back, so a client that left is noticed.
+            yield from (check_one(item) if live else []) or [TextEvent("")]
         drafts.append(draft)
-        if not incremental and draft.answered and part_claims:
+        if per_claim and not live:
+            for claim in part_claims:
+                yield from check_one(claim)
+        elif not per_claim and draft.answered and part_claims:
             reason, confidence = check_part(
                 part, part_claims, passages, snapshot, acronyms, checks, asked=judged, confidence=draft.confidence
             )

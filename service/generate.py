@@ -277,6 +277,9 @@ class LLMGenerator:
         self.timeout_s = timeout_s
         self.queue_timeout_s = queue_timeout_s
         self.name = backend.name.split(":")[0]
+        # The packaged model writes in this process: it cannot also judge a
+        # claim until it has finished writing.
+        self.shares_model = isinstance(backend, LocalChat)
         self._lock = threading.Lock()
         self.last_stats = GenerationStats()
 

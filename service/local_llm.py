@@ -267,8 +267,16 @@ class LocalLLM:
         }
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        if stream:
+            return self._streamed(kwargs)
         with self.lock:
             return self.llama.create_chat_completion(**kwargs)
+
+    def _streamed(self, kwargs: dict[str, Any]) -> Any:
+        """A streamed completion holds the model until it ends or is closed: the
+        model's one context must not serve another call in between."""
+        with self.lock:
+            yield from self.llama.create_chat_completion(**kwargs)
 
     def yes_probability(self, system: str, user: str) -> float:
         """P(yes) / (P(yes) + P(no)) for the model's first reply token: a graded
