@@ -120,6 +120,13 @@ class AnswerSettings(_Section):
         le=1.0,
         description="The model's verdict (0..1) below which a sentence does not answer.",
     )
+    relevance_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=5.0,
+        description="In select mode, how much a sentence's relevance to the question counts, "
+        "beside the model's verdict, in which accepted sentence answers first.",
+    )
 
 
 class LLMSettings(_Section):

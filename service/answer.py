@@ -20,7 +20,7 @@ import numpy as np
 
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
-from ingest.index import Snapshot, StoredPassage
+from ingest.index import DocumentRecord, Snapshot, StoredPassage
 from ingest.text import (
     entities,
     looks_like_instructions,
@@ -473,7 +473,23 @@ def unit_context(passage: StoredPassage, quote: str | None, snapshot: Snapshot) 
         if quote and unit.strip() and unit.strip() in quote:
             notes += unit_notes
     note_text = " ".join(n.text for n in snapshot.endnotes(passage.document_id, notes)) if notes else ""
-    return f"{passage.section} {previous_unit(passage, quote)} {note_text}".strip()
+    before = previous_unit(passage, quote)
+    dated = relative_years(f"{before} {quote or ''}", snapshot.documents.get(passage.document_id))
+    return f"{passage.section} {before} {note_text} {dated}".strip()
+
+
+_RELATIVE_YEAR_RE = re.compile(r"\b(this|last|next|the current|the previous|the coming) year\b", re.IGNORECASE)
+_YEAR_OFFSET = {"this": 0, "the current": 0, "last": -1, "the previous": -1, "next": 1, "the coming": 1}
+
+
+def relative_years(text: str, document: DocumentRecord | None) -> str:
+    """"This year" in a paper dated 2025-07 is 2025: the years such phrases name,
+    so that a question asking about 2025 finds them."""
+    if document is None or not document.date or not document.date[:4].isdigit():
+        return ""
+    year = int(document.date[:4])
+    found = {year + _YEAR_OFFSET[m.group(1).lower()] for m in _RELATIVE_YEAR_RE.finditer(text)}
+    return " ".join(str(y) for y in sorted(found))
 
 
 def check_part(

@@ -149,6 +149,7 @@ def make_generator(
                 checks,
                 model_name="local",
                 min_confidence=a.min_confidence,
+                relevance_weight=a.relevance_weight,
                 queue_timeout_s=a.queue_timeout_s,
             )
             # The generator already asked the model about every sentence it quotes.

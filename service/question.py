@@ -192,6 +192,11 @@ def answer_kind(text: str) -> str:
     if re.match(r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|date|month|day)|"
                 r"in what year|what year)\b", q) or re.search(r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q):
         return "date"
+    if re.match(r"^where\b", q) and re.search(
+        r"\b(?:report\w*|publish\w*|print\w*|appear\w*|come from|came from|quot\w*|cit\w*|source\w*|"
+        r"announc\w*|state[ds]?|said|say|write|wrote|written|(?:find|found) (?:it|that|this))\b", q
+    ):
+        return "other"  # where a claim was published: an outlet or a document, not a place
     if re.match(r"^(?:where|(?:in|at|from|to) (?:what|which) (?:city|country|region|province|oblast|place|town|"
                 r"location|capital)|(?:what|which) (?:city|country|region|province|place|town|capital|location)\b)", q):
         # "which country" names a place, and often an actor: both are names.

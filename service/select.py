@@ -38,8 +38,8 @@ from service.question import Part, analyse_question
 from service.retrieve import SearchResult
 
 
-_PLURAL_ASK_RE = re.compile(r"\b(?:which|what)\s+(?:[a-z]+\s+)?([a-z]{3,}s)\b|\b(?:who|what|which) are\b", re.IGNORECASE)
-_NOT_PLURAL = frozenset("this its his has was does is always perhaps unless less news means series status".split())
+_PLURAL_ASK_RE = re.compile(r"\b(?:which|what)\s+(?:[a-z]+\s+)??([a-z]{3,}s)\b|\b(?:who|what|which) are\b", re.IGNORECASE)
+_NOT_PLURAL = frozenset("this its his has was does is always perhaps unless less news series status".split())
 
 
 def asks_for_several(question: str) -> bool:
@@ -63,6 +63,7 @@ class SelectGenerator(DecidesWhole):
         min_relevance: float = 0.3,
         max_sentences: int = 2,
         close_call: float = 0.1,
+        relevance_weight: float = 1.0,
         queue_timeout_s: float = 20.0,
     ) -> None:
         self.extractive = extractive
@@ -73,6 +74,10 @@ class SelectGenerator(DecidesWhole):
         self.min_confidence = min_confidence
         self.min_relevance = min_relevance
         self.close_call = close_call
+        # The model's verdict decides whether a sentence answers; which of the
+        # accepted sentences comes first weighs the verdict with the sentence's
+        # relevance to the question (two noisy judges agree more often than one).
+        self.relevance_weight = relevance_weight
         self.max_sentences = max_sentences
         self.queue_timeout_s = queue_timeout_s
         self._lock = threading.Lock()
@@ -100,6 +105,7 @@ class SelectGenerator(DecidesWhole):
         snapshot = self.extractive.retriever.snapshot()
         acronyms = self.extractive.retriever.acronyms()
         candidates: list[Unit] = []
+        whole: dict[int, bool] = {}  # candidate -> it names everything asked on its own
         first_failure = None
         seen: set[str] = set()
         wants_list = part.asks == "list" or is_list_question(question)
@@ -109,8 +115,8 @@ class SelectGenerator(DecidesWhole):
         for unit in ranked:
             if len(candidates) >= self.candidates:
                 break
-            if unit.position < 0 and not wants_list:
-                continue  # a whole list answers a question that asks for one
+            if unit.position < 0 and not several:
+                continue  # a whole list answers a question that asks for several things
             text = self._text(unit, evidence)
             if text in seen or unit.score < self.min_relevance * 0.75:
                 continue
@@ -130,6 +136,10 @@ class SelectGenerator(DecidesWhole):
                 first_failure = first_failure or failure
                 continue
             candidates.append(unit)
+            whole[id(unit)] = (
+                unmet(part, [text], context, acronyms, always_named=passage.document_title, similar=self.checks.similar)
+                is None
+            )
         if not candidates:
             return Draft(
                 False,
@@ -153,7 +163,15 @@ class SelectGenerator(DecidesWhole):
         finally:
             self._lock.release()
         spent = (time.monotonic() - began) * 1000
-        scored.sort(key=lambda pair: -pair[0])
+        order = {id(u): p + self.relevance_weight * u.score for p, u in scored}
+        scored.sort(key=lambda pair: -(pair[0] if pair[0] < self.min_confidence else order[id(pair[1])]))
+        scored.sort(key=lambda pair: pair[0] < self.min_confidence)
+        # A sentence that names everything the question names goes first when the
+        # model accepts it, ahead of a surer one that leaves a name out.
+        if not whole[id(scored[0][1])]:
+            complete = [i for i, (p, u) in enumerate(scored) if p >= self.min_confidence and whole[id(u)]]
+            if complete:
+                scored.insert(0, scored.pop(complete[0]))
         best = round(scored[0][0], 4)
         stats = {
             "prompt_tokens": self.check.prompt_tokens - read_before,
@@ -168,7 +186,13 @@ class SelectGenerator(DecidesWhole):
             u
             for i, (p, u) in enumerate(scored)
             if p >= self.min_confidence
-            and (i == 0 or (p >= best - self.close_call and (several or u.evidence == scored[0][1].evidence)))
+            and (
+                i == 0
+                or (
+                    order[id(u)] >= order[id(scored[0][1])] - self.close_call
+                    and (several or u.evidence == scored[0][1].evidence)
+                )
+            )
         ][: self.max_sentences]
         if chosen and chosen[0].position < 0:
             chosen = chosen[:1]

@@ -103,3 +103,17 @@ def test_the_select_generator_quotes_what_the_model_accepts(engine):
     assert result.citations[0].quote in result.citations[0].passage.text
     assert result.confidence == pytest.approx(0.9) and result.stats["completion_tokens"] >= 1
     assert all("(asks for a number)" in a for a in model.asked)
+
+
+def test_a_plural_ask_is_answered_with_the_whole_list(engine):
+    gen, checks, _ = selecting(engine, {"objectives regarding": "Promote non-Western"})
+    result = ask(engine, "What are Moscow's objectives regarding the SCO?", gen, checks)
+    assert result.answered
+    assert "Promote non-Western international institutions" in result.answer
+    assert "Encourage use of non-Western financial instruments" in result.answer
+
+
+def test_a_year_the_paper_calls_this_year_is_met(engine):
+    gen, checks, _ = selecting(engine, {"first three months of 2025": "border security"})
+    result = ask(engine, "Which SCO meetings did China host in the first three months of 2025?", gen, checks)
+    assert result.answered and "border security leaders" in result.answer
