@@ -35,7 +35,7 @@ class Correction:
 
     @property
     def sentence(self) -> str:
-        return f"The question assumes that {self.assumption.rstrip('.')}; the paper says otherwise:"
+        return f"The question assumes that {self.assumption.rstrip('.')}; {self.reason}:"
 
 
 def _actor_group(name: str, acronyms: dict[str, str]) -> str | None:

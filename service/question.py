@@ -256,11 +256,19 @@ def _split_sentence(sentence: str) -> list[tuple[str, str]]:
 
 
 def _assumption(part: str) -> str | None:
-    """What a why-question takes as true: "Why did Beijing block X" -> "Beijing block X"."""
-    m = re.match(rf"^\s*(?:why|how come|for what reason)\s+(?:{_AUX})\s+(.+)$", part, re.IGNORECASE)
-    if m and len(m.group(1).split()) >= 3:
-        return m.group(1).strip()
-    return None
+    """What a why-question takes as true: "Why did Beijing block X" -> "Beijing did block X"."""
+    m = re.match(rf"^\s*(?:why|how come|for what reason)\s+({_AUX})\s+(.+)$", part, re.IGNORECASE)
+    if not m or len(m.group(2).split()) < 3:
+        return None
+    aux, rest = m.group(1).lower(), m.group(2).strip()
+    subject = re.match(
+        r"^((?:the\s+)?(?:[A-Z][\w’'-]*\s+)+(?:(?:government|leadership|authorities|officials|military|side|"
+        r"president|ministry|members?|states?|countries|country|chair|presidency)\s+)?)(\S.*)$",
+        rest,
+    )
+    if subject:  # the auxiliary back after its subject, so that the clause reads as a statement
+        return f"{subject.group(1)}{aux} {subject.group(2)}"
+    return rest
 
 
 _NOW_THAT_RE = re.compile(r"\b(?:now that|given that|since|because)\s+([^,?]{12,}?)(?:,|\?|$)", re.IGNORECASE)

@@ -81,7 +81,8 @@ def test_swapped_actors_are_corrected_with_a_citation(engine):
     result = ask(engine, "Why did Beijing use the unanimity rule to block the energy club?")
     assert result.answered and result.corrections
     assert "Beijing" in result.corrections[0]
-    assert result.answer.startswith("The question assumes that Beijing use the unanimity rule")
+    assert result.answer.startswith("The question assumes that Beijing did use the unanimity rule")
+    assert "another actor (Moscow, not Beijing)" in result.answer
     assert "unanimity rule to block PRC proposals" in result.citations[0].quote
 
 

@@ -61,7 +61,7 @@ def test_a_lead_in_statement_is_context_and_an_assumption():
 
 def test_why_questions_carry_their_assumption():
     plan = analyse_question("Why did Beijing use the unanimity rule to block the energy club?")
-    assert plan.assumptions == ["Beijing use the unanimity rule to block the energy club"]
+    assert plan.assumptions == ["Beijing did use the unanimity rule to block the energy club"]
 
 
 def test_a_lead_in_phrase_is_not_a_part():
