@@ -30,7 +30,7 @@ from ingest.text import (
     strip_superscripts,
 )
 from service.answerability import AnswerCheck
-from service.checks import Similarity, unmet
+from service.checks import MONTH_RE, YEAR_RE, Similarity, unmet
 from service.query import is_source_question
 from service.question import Part, QuestionPlan, analyse_question, names_in
 from service.retrieve import Hit, Retriever, SearchResult
@@ -152,15 +152,23 @@ def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[E
     return ranked[:limit]
 
 
-_YEAR_RE = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-_MONTH_RE = re.compile(
-    r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
-)
 _QUANTITY_RE = re.compile(
     r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundreds?|"
     r"thousands?|millions?|billions?|half|several|many|most|all|no)\b",
     re.IGNORECASE,
 )
+
+
+def too_far(relevance: float, min_relevance: float) -> Draft:
+    """The refusal when even the closest passage does not address the question."""
+    return Draft(
+        False,
+        reason=(
+            f"the closest passage (relevance {relevance:.2f}, below "
+            f"{min_relevance:.2f}) does not address the question"
+        ),
+        relevance=relevance,
+    )
 
 
 def answer_type(question: str) -> str | None:
@@ -176,11 +184,11 @@ def answer_type(question: str) -> str | None:
 def answer_type_present(kind: str | None, text: str) -> bool:
     if kind == "quantity":
         plain = strip_superscripts(text)
-        plain = re.sub(_MONTH_RE.pattern + r"\s+\d{1,2}\b", " ", plain)  # "March 22"
-        plain = _YEAR_RE.sub("", plain)
+        plain = re.sub(MONTH_RE.pattern + r"\s+\d{1,2}\b", " ", plain)  # "March 22"
+        plain = YEAR_RE.sub("", plain)
         return bool(_QUANTITY_RE.search(plain))
     if kind == "date":
-        return bool(_YEAR_RE.search(text) or _MONTH_RE.search(text))
+        return bool(YEAR_RE.search(text) or MONTH_RE.search(text))
     return True
 
 
@@ -315,14 +323,7 @@ class ExtractiveGenerator(DecidesWhole):
         best = int(np.argmax(scores))
         relevance = round(float(scores[best]), 4)
         if relevance < self.min_relevance:
-            return Draft(
-                False,
-                reason=(
-                    f"the closest passage (relevance {relevance:.2f}, below "
-                    f"{self.min_relevance:.2f}) does not address the question"
-                ),
-                relevance=relevance,
-            )
+            return too_far(relevance, self.min_relevance)
         if self.rules:
             # Sentences that cannot answer what is asked (no number for "how many",
             # a rough period for "on what date") are set aside, whatever their score.

@@ -38,11 +38,11 @@ _NUMBER_WORD_RE = re.compile(
     re.IGNORECASE,
 )
 _DIGITS_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
-_YEAR_RE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
+YEAR_RE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December"
 )
-_MONTH_RE = re.compile(rf"\b(?:{_MONTHS})\b")
+MONTH_RE = re.compile(rf"\b(?:{_MONTHS})\b")
 _DAY_DATE_RE = re.compile(
     rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\b|\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+(?:{_MONTHS})\b)"
 )
@@ -156,7 +156,7 @@ def _new_quantities(text: str, question: str, *, years: bool) -> set[str]:
     plain = strip_superscripts(text)
     if not years:
         plain = _DAY_DATE_RE.sub(" ", plain)
-        plain = _YEAR_RE.sub(" ", plain)
+        plain = YEAR_RE.sub(" ", plain)
         plain = re.sub(r"\b\d{4}\s*[-–]\s*\d{2}\b", " ", plain)  # "2023–24"
     got = numbers_in(plain)
     return got - numbers_in(question)
@@ -237,9 +237,9 @@ def kind_present(part: Part, text: str, similar: Similarity | None = None) -> bo
     if asks == "duration":
         return bool(_DURATION_RE.search(plain))
     if asks == "date":
-        asked = set(_YEAR_RE.findall(part.text))
-        years = set(_YEAR_RE.findall(plain)) - asked
-        return bool(years or _MONTH_RE.search(plain) or re.search(r"\b(?:spring|summer|autumn|fall|winter)\b", plain, re.I))
+        asked = set(YEAR_RE.findall(part.text))
+        years = set(YEAR_RE.findall(plain)) - asked
+        return bool(years or MONTH_RE.search(plain) or re.search(r"\b(?:spring|summer|autumn|fall|winter)\b", plain, re.I))
     if asks == "place":
         asked = {w.lower() for w in part.names}
         for m in _PLACE_RE.finditer(plain):
@@ -252,7 +252,7 @@ def kind_present(part: Part, text: str, similar: Similarity | None = None) -> bo
     if asks == "name":
         asked = {w.lower() for w in _CAPITALISED_RE.findall(part.text)}
         words = _CAPITALISED_RE.findall(plain)
-        return any(w.lower() not in asked and not _MONTH_RE.fullmatch(w) for w in words)
+        return any(w.lower() not in asked and not MONTH_RE.fullmatch(w) for w in words)
     if asks == "reason":
         return bool(_REASON_RE.search(plain))
     return True
@@ -289,6 +289,20 @@ _PROSPECTIVE_RE = re.compile(
 )
 
 
+def unnamed(
+    part: Part, quotes: list[str], context: str, acronyms: dict[str, str], *, always_named: str = ""
+) -> str | None:
+    """Which of the part's names and numbers the quotes (with their context) leave out."""
+    near = f"{context} {strip_superscripts(' '.join(quotes))}"
+    for name in part.names:
+        if name[0].isdigit():
+            if name not in numbers_in(near, words=True):
+                return f"they do not mention {name}"
+        elif not names_something(name, f"{always_named} {near}", acronyms):
+            return f"they do not mention {name}"
+    return None
+
+
 def unmet(
     part: Part,
     quotes: list[str],
@@ -306,12 +320,8 @@ def unmet(
     the names may be spread over several sentences."""
     text = strip_superscripts(" ".join(quotes))
     near = f"{context} {text}"
-    for name in part.names if names else ():
-        if name[0].isdigit():
-            if name not in numbers_in(near, words=True):
-                return f"they do not mention {name}"
-        elif not names_something(name, f"{always_named} {near}", acronyms):
-            return f"they do not mention {name}"
+    if names and (missing := unnamed(part, quotes, context, acronyms, always_named=always_named)):
+        return missing
     if not kind_present(part, text, similar):
         what = {
             "quantity": "number of what it asks about",

@@ -79,6 +79,13 @@ MODES = ("select", "write")
 CHECKS = ("auto", "model", "rules", "none")
 
 
+def check_answer_settings(settings: Settings) -> None:
+    if settings.answer.mode not in MODES:
+        raise MemoqaError(f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}")
+    if settings.answer.check not in CHECKS:
+        raise MemoqaError(f"unknown answer check '{settings.answer.check}'; choose one of: {', '.join(CHECKS)}")
+
+
 def check_mode(settings: Settings) -> str:
     a = settings.answer
     if a.check == "auto":
@@ -101,6 +108,7 @@ def make_generator(
 ) -> tuple[Generator, Checks]:
     """The configured generator and the checks every answer passes; language-model
     generators fall back to the extractive one when they fail or time out."""
+    check_answer_settings(settings)
     a = settings.answer
     check = check_mode(settings)
     similar = phrase_similarity(embedder)
@@ -194,10 +202,7 @@ def preflight(settings: Settings) -> None:
         raise MemoqaError(
             f"unknown answer generator '{settings.answer.generator}'; choose one of: {', '.join(GENERATORS)}"
         )
-    if settings.answer.mode not in MODES:
-        raise MemoqaError(f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}")
-    if settings.answer.check not in CHECKS:
-        raise MemoqaError(f"unknown answer check '{settings.answer.check}'; choose one of: {', '.join(CHECKS)}")
+    check_answer_settings(settings)
     if check_mode(settings) == "model" and not settings.llm.model_path.is_file():
         raise ModelNotFoundError(
             f"language model file {settings.llm.model_path} not found: the answer check needs it; "

@@ -27,11 +27,12 @@ from service.answer import (
     Unit,
     _claim_text,
     about,
+    too_far,
     unit_context,
     whole_list,
 )
 from service.answerability import AnswerCheck
-from service.checks import unmet
+from service.checks import unnamed, unmet
 from service.generate import GeneratorBusy
 from service.query import is_list_question
 from service.question import Part, analyse_question
@@ -93,14 +94,7 @@ class SelectGenerator(DecidesWhole):
             return Draft(False, reason="the retrieved passages hold no text")
         relevance = round(ranked[0].score, 4)
         if relevance < self.min_relevance:
-            return Draft(
-                False,
-                reason=(
-                    f"the closest passage (relevance {relevance:.2f}, below "
-                    f"{self.min_relevance:.2f}) does not address the question"
-                ),
-                relevance=relevance,
-            )
+            return too_far(relevance, self.min_relevance)
         part: Part = analyse_question(question).parts[0]
         snapshot = self.extractive.retriever.snapshot()
         acronyms = self.extractive.retriever.acronyms()
@@ -136,10 +130,7 @@ class SelectGenerator(DecidesWhole):
                 first_failure = first_failure or failure
                 continue
             candidates.append(unit)
-            whole[id(unit)] = (
-                unmet(part, [text], context, acronyms, always_named=passage.document_title, similar=self.checks.similar)
-                is None
-            )
+            whole[id(unit)] = unnamed(part, [text], context, acronyms, always_named=passage.document_title) is None
         if not candidates:
             return Draft(
                 False,
