@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ingest.errors import MemoqaError
-from service.cli import app, err, fail, out, progress_bars, settings_with
+from service.cli.app import app, err, fail, out, progress_bars, settings_with
 
 eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
 app.add_typer(eval_app, name="eval")

@@ -26,15 +26,15 @@ class InProcessClient:
         self.engine = build_engine(settings)
 
     def search(self, q: str, k: int) -> dict[str, Any]:
-        from service.routes import search_response
+        from service.api.routes.ask import search_response
 
         return search_response(self.engine, q, k).model_dump()
 
     def ask(
         self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
-        from service.conversation import Turn
-        from service.routes import to_response
+        from service.followup import Turn
+        from service.api.routes.ask import to_response
 
         turns = [Turn(t["role"], t["content"]) for t in history or []]
         return to_response(self.engine.ask(question, top_k, turns)).model_dump()

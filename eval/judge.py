@@ -92,7 +92,7 @@ class LocalBackend:
     """The packaged model in this process (llama.cpp, schema-constrained)."""
 
     def __init__(self, settings: LLMSettings) -> None:
-        from service.local_llm import LocalLLM
+        from service.llm.local import LocalLLM
 
         self.llm = LocalLLM(settings.model_path, n_ctx=settings.n_ctx, threads=settings.threads)
         size = settings.model_path.stat().st_size

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from eval.dataset import UNANSWERABLE, EvalItem
-from eval.metrics import retrieval_scores
+from eval.metrics.scores import retrieval_scores
 from eval.runner import search_query
-from service.conversation import Turn
+from service.followup import Turn
 from ingest.corpus import load_corpus
 from ingest.settings import Settings
 from ingest.text import clean_inline

@@ -27,7 +27,7 @@ from typing import Any
 
 from eval.client import Client
 from eval.dataset import KINDS, UNANSWERABLE, EvalItem
-from eval.metrics import contains, key_facts_present, retrieval_scores
+from eval.metrics.scores import contains, key_facts_present, retrieval_scores
 
 ANSWERABLE = tuple(k for k in KINDS if k not in UNANSWERABLE)
 JUDGED_METRICS = (
@@ -78,7 +78,7 @@ def _context(citation: dict[str, Any]) -> str:
 
 def search_query(item: EvalItem) -> str:
     """What retrieval sees: a follow-up is made standalone the way the chat endpoint does."""
-    from service.conversation import Turn, standalone_question
+    from service.followup import Turn, standalone_question
 
     if not item.history:
         return item.question
@@ -247,7 +247,7 @@ def judge_rows(
     from ragas.run_config import RunConfig
 
     from eval.judge import ragas_llm
-    from eval.metrics import alce_metrics
+    from eval.metrics.scores import alce_metrics
 
     llm = ragas_llm(judge)
     recall, precision = alce_metrics()
@@ -292,7 +292,7 @@ def judge_rows(
 def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, Any]:
     """The judge's accuracy on hand-labelled (statement, passage) support cases."""
     from eval.judge import ragas_llm
-    from eval.metrics import support_prompt, supported
+    from eval.metrics.scores import support_prompt, supported
 
     cases = [json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()]
     prompt, llm = support_prompt(), ragas_llm(judge)

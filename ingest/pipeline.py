@@ -29,7 +29,7 @@ from ingest.errors import (
     IngestLockedError,
     MemoqaError,
 )
-from ingest.index import (
+from ingest.index.store import (
     SCHEMA_VERSION,
     DocumentRecord,
     IndexInfo,
@@ -188,7 +188,7 @@ def run_ingest(
             for record in store.records(active.collection, include_embeddings=True):
                 reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
             try:
-                from ingest.index import iter_records
+                from ingest.index.store import iter_records
 
                 for record in iter_records(store.sentences(active.collection), include_embeddings=True):
                     reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])

@@ -10,10 +10,10 @@ import numpy as np
 
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MemoqaError
-from ingest.index import IndexReader
+from ingest.index.store import IndexReader
 from ingest.settings import Settings
 from ingest.text import Tokenizer
-from service.answer import (
+from service.answer.pipeline import (
     AnswerResult,
     Checks,
     DoneEvent,
@@ -23,7 +23,7 @@ from service.answer import (
     answer_events,
     answer_question,
 )
-from service.conversation import Turn, standalone_question
+from service.followup import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 
 GENERATORS = ("local", "openai", "extractive")
@@ -122,13 +122,13 @@ def make_generator(
     )
     local = None
     if a.generator == "local" or check == "model":
-        from service.local_llm import LocalLLM
+        from service.llm.local import LocalLLM
 
         llm = settings.llm
         local = LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads)
     model_check = None
     if local is not None:
-        from service.answerability import AnswerCheck
+        from service.answer.answerability import AnswerCheck
 
         model_check = AnswerCheck(local)
     checks = Checks(
@@ -138,18 +138,18 @@ def make_generator(
         similar=similar,
     )
     if checks.rules:
-        from service.premises import PremiseCheck
+        from service.answer.premises import PremiseCheck
 
         checks.premises = PremiseCheck(extractive)
     if a.generator == "extractive":
         return extractive, checks
-    from service.generate import LLMGenerator, LocalChat, OpenAIChat
+    from service.answer.write import LLMGenerator, LocalChat, OpenAIChat
 
     backend: LocalChat | OpenAIChat
     if a.generator == "local":
         assert local is not None and model_check is not None
         if a.mode == "select":
-            from service.select import SelectGenerator
+            from service.answer.select import SelectGenerator
 
             generator = SelectGenerator(
                 extractive,

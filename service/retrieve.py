@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest.embed import Embedder
-from ingest.index import IndexReader, Snapshot, StoredPassage
+from ingest.index.store import IndexReader, Snapshot, StoredPassage
 from ingest.text import Tokenizer
 from service.query import Query, analyse
 

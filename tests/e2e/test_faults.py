@@ -21,9 +21,9 @@ from fakes import fake_embedder
 from support import BIN, MANIFEST, ROOT, ServerThread, free_port, memoqa_env, run_cli, stop, wait_until
 
 from ingest.errors import IndexUnavailableError, MemoqaError
-from ingest.index import IndexReader, IndexStore, connect
+from ingest.index.store import IndexReader, IndexStore, connect
 from ingest.pipeline import run_ingest
-from service.app import create_app
+from service.api.app import create_app
 from service.engine import build_engine
 
 pytestmark = pytest.mark.slow

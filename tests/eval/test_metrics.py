@@ -6,7 +6,7 @@ import asyncio
 from ragas.dataset_schema import SingleTurnSample
 
 from eval.judge import bounded, schema_of
-from eval.metrics import (
+from eval.metrics.scores import (
     alce_metrics,
     contains,
     key_facts_present,

@@ -6,10 +6,10 @@ import pytest
 from fakes import KeywordVerdicts
 
 from ingest.pipeline import run_ingest
-from service.answer import Checks, answer_question
-from service.answerability import AnswerCheck
+from service.answer.pipeline import Checks, answer_question
+from service.answer.answerability import AnswerCheck
 from service.engine import build_engine
-from service.select import SelectGenerator
+from service.answer.select import SelectGenerator
 
 
 @pytest.fixture

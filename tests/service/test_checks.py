@@ -1,8 +1,8 @@
 """The rules code checks before an answer is shown: a sentence about a
 neighbouring fact is not an answer."""
 
-from service.checks import counted_noun, kind_present, names_something, numbers_in, unmet
-from service.question import analyse_question
+from service.answer.checks import counted_noun, kind_present, names_something, numbers_in, unmet
+from service.answer.question import analyse_question
 
 ACRONYMS = {"PRC": "People's Republic of China", "SCO": "Shanghai Cooperation Organization"}
 

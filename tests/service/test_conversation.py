@@ -1,4 +1,4 @@
-from service.conversation import Turn, is_follow_up, standalone_question
+from service.followup import Turn, is_follow_up, standalone_question
 
 
 def test_follow_ups_are_recognised():

@@ -7,9 +7,9 @@ from fakes import ScriptedChat
 from support import ServerThread
 
 from ingest.pipeline import run_ingest
-from service.app import create_app
+from service.api.app import create_app
 from service.engine import build_engine
-from service.generate import LLMGenerator
+from service.answer.write import LLMGenerator
 
 SENTENCE = "Eight SCO members contributed approximately 4,000 military personnel to Peace Mission 2021. [1]"
 

@@ -12,7 +12,7 @@ from support import ROOT
 
 from ingest.pipeline import run_ingest
 from ingest.settings import Settings
-from service.app import create_app
+from service.api.app import create_app
 from service.engine import build_engine
 
 

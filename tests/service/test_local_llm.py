@@ -11,7 +11,7 @@ def test_cmake_args_need_no_installed_dependencies():
     # `make install` runs it with the system Python, before llama-index and the
     # rest are installed; -S leaves out every site-packages folder to match.
     result = subprocess.run(
-        [sys.executable, "-S", "-m", "service.local_llm", "cmake-args"],
+        [sys.executable, "-S", "-m", "service.llm.local", "cmake-args"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -27,7 +27,7 @@ def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
     import json
 
     from ingest.settings import get_settings
-    from service.local_llm import LocalLLM
+    from service.llm.local import LocalLLM
 
     settings = get_settings()
     llm = LocalLLM(settings.llm.model_path, n_ctx=2048, threads=settings.llm.threads)

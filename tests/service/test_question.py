@@ -3,7 +3,7 @@ names and qualifiers."""
 
 import pytest
 
-from service.question import analyse_question, answer_kind, names_in, qualifiers_of
+from service.answer.question import analyse_question, answer_kind, names_in, qualifiers_of
 
 
 def parts(question: str) -> list[str]:

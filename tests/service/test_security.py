@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.pipeline import run_ingest
-from service.app import JsonFormatter, create_app
+from service.api.app import JsonFormatter, create_app
 from service.engine import build_engine
-from service.security import add_key, load_keys
+from service.api.security import add_key, load_keys
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@ things, and relative years read with the paper's date."""
 
 import pytest
 
-from ingest.index import DocumentRecord
-from service.answer import relative_years
-from service.select import asks_for_several
+from ingest.index.store import DocumentRecord
+from service.answer.pipeline import relative_years
+from service.answer.select import asks_for_several
 
 
 @pytest.mark.parametrize(

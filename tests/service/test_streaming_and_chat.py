@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingest.pipeline import run_ingest
-from service.app import create_app
+from service.api.app import create_app
 from service.engine import build_engine
 
 PEACE = "How many military personnel took part in Peace Mission 2021?"

@@ -11,15 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ingest.errors import MemoqaError, PassageNotFoundError
-from ingest.index import StoredPassage
-from service import schemas
+from ingest.index.store import StoredPassage
+from service.api import schemas
 from collections.abc import Callable
 
-from service.answer import AnswerResult, EndnoteSource
-from service.security import Guard
-from service.streaming import answer_stream, first_event, wants_stream
-from service.deps import CallerDep, ConversationsDep, EngineDep, GuardDep, admin, reader
-from service.conversation import Turn
+from service.answer.pipeline import AnswerResult, EndnoteSource
+from service.api.security import Guard
+from service.api.streaming import answer_stream, first_event, wants_stream
+from service.api.deps import CallerDep, ConversationsDep, EngineDep, GuardDep, admin, reader
+from service.followup import Turn
 from service.engine import Engine
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(reader)])

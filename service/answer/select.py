@@ -17,7 +17,7 @@ import threading
 import time
 
 from ingest.text import plain_text
-from service.answer import (
+from service.answer.pipeline import (
     Checks,
     Claim,
     DecidesWhole,
@@ -31,11 +31,11 @@ from service.answer import (
     unit_context,
     whole_list,
 )
-from service.answerability import AnswerCheck
-from service.checks import unnamed, unmet
-from service.generate import GeneratorBusy
+from service.answer.answerability import AnswerCheck
+from service.answer.checks import unnamed, unmet
+from service.answer.write import GeneratorBusy
 from service.query import is_list_question
-from service.question import Part, analyse_question
+from service.answer.question import Part, analyse_question
 from service.retrieve import SearchResult
 
 

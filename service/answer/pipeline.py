@@ -20,7 +20,7 @@ import numpy as np
 
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
-from ingest.index import DocumentRecord, Snapshot, StoredPassage
+from ingest.index.store import DocumentRecord, Snapshot, StoredPassage
 from ingest.text import (
     entities,
     looks_like_instructions,
@@ -29,10 +29,10 @@ from ingest.text import (
     split_sentences,
     strip_superscripts,
 )
-from service.answerability import AnswerCheck
-from service.checks import MONTH_RE, YEAR_RE, Similarity, unmet
+from service.answer.answerability import AnswerCheck
+from service.answer.checks import MONTH_RE, YEAR_RE, Similarity, unmet
 from service.query import is_source_question
-from service.question import Part, QuestionPlan, analyse_question, names_in
+from service.answer.question import Part, QuestionPlan, analyse_question, names_in
 from service.retrieve import Hit, Retriever, SearchResult
 
 @dataclass(frozen=True)
@@ -433,7 +433,7 @@ class PremiseChecker(Protocol):
 @dataclass
 class Checks:
     """What every answer passes before it is shown, whatever wrote it: the
-    rules of `service.checks` (names, kind of answer, qualifiers) and, when a
+    rules of `service.answer.checks` (names, kind of answer, qualifiers) and, when a
     model is at hand, its graded verdict that the sentences answer the part."""
 
     rules: bool = True

@@ -15,12 +15,12 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.answer import AnswerResult
-from service.conversation import Turn
-from service.deps import CallerDep, EngineDep, GuardDep, reader
-from service.routes import hold, to_response
-from service.schemas import MAX_CHAT_MESSAGES, MAX_QUESTION_CHARS
-from service.streaming import first_event, openai_stream
+from service.answer.pipeline import AnswerResult
+from service.followup import Turn
+from service.api.deps import CallerDep, EngineDep, GuardDep, reader
+from service.api.routes.ask import hold, to_response
+from service.api.schemas import MAX_CHAT_MESSAGES, MAX_QUESTION_CHARS
+from service.api.streaming import first_event, openai_stream
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(reader)])
 MODEL_ID = "memoqa"

@@ -118,10 +118,10 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from service.app import create_app
+    from service.api.app import create_app
 
-    from service.app import configure_logging
-    from service.security import LOOPBACK, load_keys
+    from service.api.app import configure_logging
+    from service.api.security import LOOPBACK, load_keys
 
     settings = settings_with(api={"host": host, "port": port})
     try:
@@ -149,7 +149,7 @@ def serve(
         # Each worker builds the app from the same environment; point them at one
         # Chroma server (MEMOQA_INDEX__CHROMA_HOST) or they share an embedded folder.
         uvicorn.run(
-            "service.app:app_from_env",
+            "service.api.app:app_from_env",
             factory=True,
             host=settings.api.host,
             port=settings.api.port,
@@ -182,7 +182,7 @@ def keys_create(
     file: Annotated[Path | None, typer.Option(help="Keys file (default .memoqa/keys.jsonl).")] = None,
 ) -> None:
     """Create an API key; its hash goes to the keys file, the key is printed once."""
-    from service.security import SCOPES, add_key
+    from service.api.security import SCOPES, add_key
 
     if any(s not in SCOPES for s in scope) or not name.strip():
         raise fail(f"scopes are {', '.join(SCOPES)}, and the key needs a name", 2)
@@ -231,8 +231,8 @@ def ask(
         from pydantic import ValidationError
 
         from service.engine import build_engine
-        from service.routes import to_response
-        from service.schemas import AskRequest
+        from service.api.routes.ask import to_response
+        from service.api.schemas import AskRequest
 
         try:
             request = AskRequest.model_validate(payload)
@@ -305,9 +305,9 @@ def chat(
         body: dict[str, Any] | None = None
         try:
             if engine is not None:
-                from service.answer import DoneEvent
-                from service.conversation import Turn
-                from service.routes import to_response
+                from service.answer.pipeline import DoneEvent
+                from service.followup import Turn
+                from service.api.routes.ask import to_response
 
                 for event in engine.ask_events(question, None, history):
                     if isinstance(event, DoneEvent):
@@ -355,7 +355,7 @@ def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, 
     this machine: the floor any answer's time is compared with."""
     import time
 
-    from service.local_llm import LocalLLM
+    from service.llm.local import LocalLLM
 
     llm = LocalLLM(model_path, threads=threads)
     try:
@@ -408,7 +408,7 @@ def bench(
 
     import httpx
 
-    source = questions.read_text() if questions else files("service").joinpath("bench_questions.txt").read_text()
+    source = questions.read_text() if questions else files("service.cli").joinpath("bench_questions.txt").read_text()
     if questions is not None and questions.suffix == ".jsonl":  # the evaluation question set
         items = [json.loads(line)["question"] for line in source.splitlines() if line.strip()]
     else:
@@ -527,7 +527,7 @@ def load(
     import asyncio
     from importlib.resources import files
 
-    from service.load import HEADER, run_load
+    from service.cli.load import HEADER, run_load
 
     if endpoint not in ("search", "ask"):
         raise fail("--endpoint is search or ask", 2)
@@ -539,7 +539,7 @@ def load(
         raise fail("concurrency levels are 1..1000", 2)
     questions = [
         q.strip()
-        for q in files("service").joinpath("bench_questions.txt").read_text().splitlines()
+        for q in files("service.cli").joinpath("bench_questions.txt").read_text().splitlines()
         if q.strip()
     ]
     headers = {"Authorization": f"Bearer {key}"} if key else None

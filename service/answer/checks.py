@@ -4,7 +4,7 @@ A sentence about a neighbouring fact is not an answer: the papers give
 China's trade with all SCO partners, not the Russia–China figure; "in the
 summer or early autumn", not the exact date; ten full members, not how many
 heads of state attended. For each part of a question (see
-`service.question`) the supporting sentences must name what the part names,
+`service.answer.question`) the supporting sentences must name what the part names,
 give the kind of answer it asks for (a number for "how many", a date for
 "when"), and meet its qualifiers. Numbers count in any written form ("three",
 "a dozen", "4,000").
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 
 from ingest.text import mentions, strip_superscripts
-from service.question import Part, Qualifier
+from service.answer.question import Part, Qualifier
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,

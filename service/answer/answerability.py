@@ -5,7 +5,7 @@ The model reads the question and the sentences an answer would rest on and
 gives one token, yes or no; the probability it puts on "yes" is the score.
 One decoding step over a short prompt (the fixed instructions stay in the
 model's cache) costs well under a second on 2 cores. Code checks what code
-can (`service.checks`); this judges what it cannot: whether a sentence about
+can (`service.answer.checks`); this judges what it cannot: whether a sentence about
 Peace Mission 2021 says when two countries joined.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typing as t
 
-from service.question import analyse_question
+from service.answer.question import analyse_question
 
 ANSWERS_PROMPT = """You check whether sentences from a policy paper answer a question. Reply yes only if the sentences state the specific thing the question asks for. Reply no if they are about a related but different thing: another actor, another event, another year, a total instead of a bilateral figure, a rough period instead of an exact date, members instead of attendees, a plan instead of what happened, or if they only mention the subject without giving what is asked (no place for "where", no length for "how long", no conditions for "what criteria").
 

@@ -13,7 +13,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ingest.text import plain_text
-from service.answer import split_answer
+from service.answer.pipeline import split_answer
 
 KS = (1, 3, 5, 10)
 _MARKER_RE = re.compile(r"\[(\d+)\]")
@@ -104,7 +104,7 @@ def names_and_numbers_present(premise: str, statement: str) -> bool:
     written form). A statement that fails this is not supported, whatever a
     judge says; checked in code before the judge is asked."""
     from ingest.text import entities, mentions
-    from service.checks import numbers_in
+    from service.answer.checks import numbers_in
 
     if numbers_in(statement) - numbers_in(premise):
         return False

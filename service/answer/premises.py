@@ -21,9 +21,9 @@ import typing as t
 from dataclasses import dataclass
 
 from ingest.text import plain_text
-from service.answer import ExtractiveGenerator, gather_evidence, previous_unit, unit_context
-from service.checks import METONYMS, names_something, qualifier_met
-from service.question import QuestionPlan, names_in, qualifiers_of
+from service.answer.pipeline import ExtractiveGenerator, gather_evidence, previous_unit, unit_context
+from service.answer.checks import METONYMS, names_something, qualifier_met
+from service.answer.question import QuestionPlan, names_in, qualifiers_of
 
 @dataclass(frozen=True)
 class Correction:

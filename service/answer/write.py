@@ -30,8 +30,8 @@ from ingest.text import (
     plain_text,
     strip_superscripts,
 )
-from service.answer import Claim, Draft, Evidence, ExtractiveGenerator, split_answer
-from service.checks import numbers_in
+from service.answer.pipeline import Claim, Draft, Evidence, ExtractiveGenerator, split_answer
+from service.answer.checks import numbers_in
 from service.retrieve import Retriever, SearchResult
 
 NOT_ANSWERED = "NOT IN PASSAGES"

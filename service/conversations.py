@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from ingest.errors import MemoqaError
-from service.conversation import Turn
+from service.followup import Turn
 
 
 class ConversationNotFound(MemoqaError):
