@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from ingest.errors import MemoqaError
+from eval.settings import get_settings as get_eval_settings
 from service.cli.app import app, err, fail, out, progress_bars, settings_with
 
 eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
@@ -71,7 +72,7 @@ def evaluate(
         if unknown or not chosen:
             raise fail(f"unknown judged metric(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(JUDGED_METRICS)}", 2)
         config.metrics = chosen
-    settings = settings_with(judge={"base_url": judge_url, "model": judge_model, "api_key": judge_key})
+    settings = settings_with(get_eval_settings, judge={"base_url": judge_url, "model": judge_model, "api_key": judge_key})
     try:
         items = load_items(questions)
     except (OSError, ValueError) as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typing as t
 from typing import Any
 
-from ingest.settings import Settings
+from service.settings import Settings
 
 
 class Client(t.Protocol):

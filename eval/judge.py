@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import MemoqaError
-from ingest.settings import JudgeSettings, LLMSettings
+from eval.settings import JudgeSettings
+from service.settings import LLMSettings
 
 
 class JudgeError(MemoqaError):

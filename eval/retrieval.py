@@ -18,7 +18,7 @@ from eval.metrics.scores import retrieval_scores
 from eval.runner import search_query
 from service.followup import Turn
 from ingest.corpus import load_corpus
-from ingest.settings import Settings
+from service.settings import Settings
 from ingest.text import clean_inline
 from service.engine import Engine
 from service.retrieve import RetrievalOptions

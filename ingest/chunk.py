@@ -14,14 +14,7 @@ import math
 from dataclasses import dataclass, field
 
 from ingest.parse import Endnote, ParsedDocument, Stretch, Unit
-from ingest.text import (
-    URL_RE,
-    clean_inline,
-    markers_in,
-    plain_text,
-    sentence_spans,
-    superscript_markers,
-)
+from ingest.text import URL_RE, clean_inline, markers_in, plain_text, sentence_spans, superscript_markers
 
 CHUNKER_VERSION = "1"
 ENDNOTES_SECTION = "Endnotes"

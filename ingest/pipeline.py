@@ -40,7 +40,7 @@ from ingest.index.store import (
     utc_now,
 )
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
-from ingest.settings import Settings
+from ingest.settings import IngestSettings
 from ingest.text import plain_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -84,7 +84,7 @@ class _Prepared:
     passages: list[Passage]
 
 
-def chunker_label(settings: Settings) -> str:
+def chunker_label(settings: IngestSettings) -> str:
     c = settings.chunking
     return (
         f"structural-v{CHUNKER_VERSION} parser-v{PARSER_VERSION} "
@@ -96,7 +96,7 @@ def _fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def prepare(settings: Settings) -> list[_Prepared]:
+def prepare(settings: IngestSettings) -> list[_Prepared]:
     """Read, parse and chunk every document; any bad file raises CorpusError
     before the index is touched."""
     prepared = []
@@ -134,7 +134,7 @@ def ingest_lock(path: Path) -> Iterator[None]:
 
 
 def run_ingest(
-    settings: Settings,
+    settings: IngestSettings,
     *,
     embedder: Embedder | None = None,
     force: bool = False,
@@ -315,7 +315,7 @@ def run_ingest(
     )
 
 
-def _open_or_repair(settings: Settings, warnings: list[str]) -> tuple[IndexStore, IndexInfo | None]:
+def _open_or_repair(settings: IngestSettings, warnings: list[str]) -> tuple[IndexStore, IndexInfo | None]:
     """The index store and its active generation. An embedded store that cannot
     be opened (a corrupt or half-deleted folder) is moved aside, never deleted,
     and rebuilt from the corpus."""

@@ -9,12 +9,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ingest.errors import MemoqaError
+from service.errors import ConversationNotFound
 from service.followup import Turn
-
-
-class ConversationNotFound(MemoqaError):
-    """No conversation has this id, or it expired."""
 
 
 @dataclass

@@ -11,8 +11,8 @@ import numpy as np
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MemoqaError
 from ingest.index.store import IndexReader
-from ingest.settings import Settings
-from ingest.text import Tokenizer
+from service.settings import Settings
+from service.text import Tokenizer
 from service.answer.pipeline import (
     AnswerResult,
     Checks,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ingest.text import STOPWORDS, entities
+from service.text import STOPWORDS, entities
 
 _CONNECTIVE_RE = re.compile(
     r"^\s*(?:and|but|so|also|then|what about|how about|and what about|what else|why|how come)\b",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest.text import Tokenizer
+from service.text import Tokenizer
 
 _SOURCE_QUESTION_RE = re.compile(
     r"\b(?:which|what|whose)\s+(?:\w+\s+){0,2}(?:outlet|source|sources|publication|newspaper|news|"

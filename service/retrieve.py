@@ -23,7 +23,7 @@ import numpy as np
 
 from ingest.embed import Embedder
 from ingest.index.store import IndexReader, Snapshot, StoredPassage
-from ingest.text import Tokenizer
+from service.text import Tokenizer
 from service.query import Query, analyse
 
 RRF_K = 60

@@ -14,7 +14,7 @@ from fakes import fake_embedder
 from support import MEMO, ROOT
 
 from ingest.embed import Embedder
-from ingest.settings import Settings
+from service.settings import Settings
 
 _real_connect = socket.socket.connect
 

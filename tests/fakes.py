@@ -10,7 +10,7 @@ from typing import Any
 from llama_index.core.base.embeddings.base import BaseEmbedding
 
 from ingest.embed import Embedder, ModelRef
-from ingest.text import Tokenizer
+from service.text import Tokenizer
 
 DIM = 256
 

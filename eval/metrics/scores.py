@@ -103,8 +103,8 @@ def names_and_numbers_present(premise: str, statement: str) -> bool:
     """Every number and name the statement states occurs in the premise (in any
     written form). A statement that fails this is not supported, whatever a
     judge says; checked in code before the judge is asked."""
-    from ingest.text import entities, mentions
-    from service.answer.checks import numbers_in
+    from service.text import entities, mentions
+    from service.text import numbers_in
 
     if numbers_in(statement) - numbers_in(premise):
         return False

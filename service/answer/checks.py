@@ -15,29 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ingest.text import mentions, strip_superscripts
+from ingest.text import strip_superscripts
 from service.answer.question import Part, Qualifier
+from service.text import _TENS, _UNITS, mentions, numbers_in
 
-_UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
-}
-_TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
-}
-_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
     "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "twentieth": 20,
 }
-_NUMBER_WORD_RE = re.compile(
-    r"\b(?:a\s+)?(?:dozen|(?:" + "|".join([*_UNITS, *_TENS]) + r")(?:[-\s](?:" + "|".join(_UNITS)
-    + r"))?(?:\s+(?:" + "|".join(_SCALES) + r"))?)\b",
-    re.IGNORECASE,
-)
-_DIGITS_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 YEAR_RE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December"
@@ -86,38 +71,6 @@ METONYMS: dict[str, tuple[str, ...]] = {
     "kyiv": ("Ukraine", "Ukrainian"),
     "brussels": ("European Union", "EU", "NATO"),
 }
-
-
-def _to_int(words: str) -> int | None:
-    tokens = re.split(r"[-\s]+", words.lower().strip())
-    if tokens and tokens[0] == "a":
-        tokens = tokens[1:]
-    if tokens == ["dozen"]:
-        return 12
-    total = 0
-    for token in tokens:
-        if token in _UNITS:
-            total += _UNITS[token]
-        elif token in _TENS:
-            total += _TENS[token]
-        elif token in _SCALES:
-            total = max(total, 1) * _SCALES[token]
-        else:
-            return None
-    return total
-
-
-def numbers_in(text: str, *, words: bool = True) -> set[str]:
-    """Every number the text states, as digits: "4,000" -> "4000", "three" -> "3",
-    "a dozen" -> "12", "$890 billion" -> "890"."""
-    text = strip_superscripts(text)
-    found = {m.group(0).replace(",", "").rstrip(".") for m in _DIGITS_RE.finditer(text)}
-    if words:
-        for m in _NUMBER_WORD_RE.finditer(text):
-            value = _to_int(m.group(0))
-            if value is not None:
-                found.add(str(value))
-    return {n.removesuffix(".0") for n in found if n}
 
 
 def names_something(name: str, text: str, acronyms: dict[str, str]) -> bool:

@@ -21,14 +21,8 @@ import numpy as np
 from ingest.chunk import quotable_units
 from ingest.embed import Embedder
 from ingest.index.store import DocumentRecord, Snapshot, StoredPassage
-from ingest.text import (
-    entities,
-    looks_like_instructions,
-    mentions,
-    plain_text,
-    split_sentences,
-    strip_superscripts,
-)
+from service.text import entities, looks_like_instructions, mentions
+from ingest.text import plain_text, split_sentences, strip_superscripts
 from service.answer.answerability import AnswerCheck
 from service.answer.checks import MONTH_RE, YEAR_RE, Similarity, unmet
 from service.query import is_source_question

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ingest.text import entities, split_sentences
+from service.text import entities
+from ingest.text import split_sentences
 from service.query import is_list_question
 
 _WH = (

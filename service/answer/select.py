@@ -33,7 +33,7 @@ from service.answer.pipeline import (
 )
 from service.answer.answerability import AnswerCheck
 from service.answer.checks import unnamed, unmet
-from service.answer.write import GeneratorBusy
+from service.errors import GeneratorBusy
 from service.query import is_list_question
 from service.answer.question import Part, analyse_question
 from service.retrieve import SearchResult

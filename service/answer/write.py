@@ -21,18 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.chunk import quotable_units
-from ingest.errors import MemoqaError
-from ingest.text import (
-    Tokenizer,
-    entities,
-    looks_like_instructions,
-    mentions,
-    plain_text,
-    strip_superscripts,
-)
+from ingest.text import plain_text, strip_superscripts
 from service.answer.pipeline import Claim, Draft, Evidence, ExtractiveGenerator, split_answer
-from service.answer.checks import numbers_in
+from service.errors import GenerationError, GeneratorBusy
 from service.retrieve import Retriever, SearchResult
+from service.text import Tokenizer, entities, looks_like_instructions, mentions, numbers_in
 
 NOT_ANSWERED = "NOT IN PASSAGES"
 SYSTEM_PROMPT = f"""You answer questions about policy research papers using only the numbered passages you are given.
@@ -55,14 +48,6 @@ _GENERIC_WORDS = frozenset(
     "Organization Organisation Republic People People's Union Treaty Initiative Structure "
     "Council Association Nations States Community Commonwealth".split()
 )
-
-
-class GeneratorBusy(MemoqaError):
-    """The language model is serving other requests for longer than allowed."""
-
-
-class GenerationError(MemoqaError):
-    """The language model failed or timed out."""
 
 
 @dataclass

@@ -23,21 +23,15 @@ from ingest.errors import (
     MemoqaError,
     PassageNotFoundError,
 )
-from ingest.settings import Settings, get_settings
-from service.conversations import ConversationNotFound, ConversationStore
+from service.settings import Settings, get_settings
+from service.errors import ConversationNotFound
+from service.conversations import ConversationStore
 from service.engine import Engine, build_engine
-from service.answer.write import GenerationError, GeneratorBusy
+from service.errors import GenerationError, GeneratorBusy
 from service.api.routes.openai import router as openai_router
 from service.api.routes.ask import admin_router, probes, router
-from service.api.security import (
-    AuthError,
-    BodyLimit,
-    ForbiddenError,
-    Guard,
-    RateLimited,
-    load_keys,
-    retry_after_header,
-)
+from service.errors import AuthError, ForbiddenError, RateLimited
+from service.api.security import BodyLimit, Guard, load_keys, retry_after_header
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("memoqa.service")

@@ -22,26 +22,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.errors import MemoqaError
+from service.errors import AuthError, ForbiddenError, RateLimited
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "mq_"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-class AuthError(MemoqaError):
-    """No key, or an unknown key (401)."""
-
-
-class ForbiddenError(MemoqaError):
-    """A valid key without the scope the action needs (403)."""
-
-
-class RateLimited(MemoqaError):
-    """Too many requests or concurrent answers for this key (429)."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

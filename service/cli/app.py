@@ -11,13 +11,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from ingest.errors import MemoqaError
-from ingest.settings import Settings, get_settings
+from service.settings import Settings, get_settings
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 app = typer.Typer(
     help=__doc__,
@@ -66,13 +68,17 @@ def progress_bars(*, transient: bool) -> Iterator[Callable[[str, int, int], None
         yield notify
 
 
-def settings_with(**sections: dict[str, Any]) -> Settings:
+def settings_with(
+    load: Callable[[], SettingsT] = get_settings,  # type: ignore[assignment]
+    **sections: dict[str, Any],
+) -> SettingsT:
+    """The settings `load` reads, with the command's options (those given) on top."""
     try:
-        base = get_settings()
+        base = load()
         data = base.model_dump()
         for name, values in sections.items():
             data[name].update({k: v for k, v in values.items() if v is not None})
-        return Settings.model_validate(data)
+        return type(base).model_validate(data)
     except ValueError as exc:
         raise fail(f"invalid settings: {exc}", 2) from exc
 

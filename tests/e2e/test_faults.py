@@ -70,7 +70,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from fakes import fake_embedder
 from ingest.pipeline import run_ingest
-from ingest.settings import Settings
+from service.settings import Settings
 settings = Settings.model_validate({settings!r})
 embedder = fake_embedder()
 while True:

@@ -1,13 +1,5 @@
-from ingest.text import (
-    Tokenizer,
-    clean_inline,
-    entities,
-    extract_urls,
-    markers_in,
-    mentions,
-    split_sentences,
-    superscript_markers,
-)
+from service.text import Tokenizer, entities, mentions
+from ingest.text import clean_inline, extract_urls, markers_in, split_sentences, superscript_markers
 
 
 def test_sentences_keep_markers_quotes_and_abbreviations():

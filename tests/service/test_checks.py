@@ -1,7 +1,8 @@
 """The rules code checks before an answer is shown: a sentence about a
 neighbouring fact is not an answer."""
 
-from service.answer.checks import counted_noun, kind_present, names_something, numbers_in, unmet
+from service.answer.checks import counted_noun, kind_present, names_something, unmet
+from service.text import numbers_in
 from service.answer.question import analyse_question
 
 ACRONYMS = {"PRC": "People's Republic of China", "SCO": "Shanghai Cooperation Organization"}

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 from support import ROOT
 
 from ingest.pipeline import run_ingest
-from ingest.settings import Settings
+from service.settings import Settings
 from service.api.app import create_app
 from service.engine import build_engine
 

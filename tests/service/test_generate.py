@@ -7,10 +7,11 @@ import pytest
 from fakes import ScriptedChat
 
 from ingest.pipeline import run_ingest
-from ingest.text import Tokenizer, looks_like_instructions
+from service.text import Tokenizer, looks_like_instructions
 from service.answer.pipeline import ExtractiveGenerator, answer_question
 from service.engine import build_engine
-from service.answer.write import GenerationError, GeneratorBusy, LLMGenerator, Verifier
+from service.errors import GenerationError, GeneratorBusy
+from service.answer.write import LLMGenerator, Verifier
 from service.retrieve import Retriever
 
 PEACE = "How many military personnel took part in Peace Mission 2021?"

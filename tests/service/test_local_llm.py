@@ -26,7 +26,7 @@ def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
     decode exactly what masking the whole vocabulary first decodes."""
     import json
 
-    from ingest.settings import get_settings
+    from service.settings import get_settings
     from service.llm.local import LocalLLM
 
     settings = get_settings()

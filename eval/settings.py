@@ -1,0 +1,40 @@
+"""The evaluation's settings: the service's, plus the judge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from service.settings import Settings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JudgeSettings(_Section):
+    base_url: str | None = Field(
+        None,
+        description="OpenAI-compatible endpoint of the evaluation judge (e.g. "
+        "https://host/v1); unset means the local packaged model.",
+    )
+    model: str | None = Field(None, description="Model name sent to that endpoint.")
+    api_key: SecretStr | None = Field(None, description="Key for that endpoint.")
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="Time allowed per judgement.")
+    max_tokens: int = Field(600, ge=16, le=8192, description="Longest judgement.")
+    cache_path: Path = Field(
+        Path(".memoqa/judge-cache.sqlite"),
+        description="Judgements cached by their inputs, so a re-run only judges what changed.",
+    )
+
+
+class EvalSettings(Settings):
+    """The service's settings and the judge's."""
+
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+
+
+def get_settings(**overrides: object) -> EvalSettings:
+    """Settings from the environment, with keyword overrides on top."""
+    return EvalSettings(**overrides)  # type: ignore[arg-type]
