@@ -13,16 +13,10 @@ from ingest.errors import MemoqaError
 from ingest.index.store import IndexReader
 from service.settings import Settings
 from service.text import Tokenizer
-from service.answer.pipeline import (
-    AnswerResult,
-    Checks,
-    DoneEvent,
-    ExtractiveGenerator,
-    Generator,
-    TextEvent,
-    answer_events,
-    answer_question,
-)
+from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent
+from service.answer.gate import Checks
+from service.answer.pipeline import answer_events, answer_question
+from service.answer.extractive import ExtractiveGenerator
 from service.followup import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 
@@ -143,7 +137,8 @@ def make_generator(
         checks.premises = PremiseCheck(extractive)
     if a.generator == "extractive":
         return extractive, checks
-    from service.answer.write import LLMGenerator, LocalChat, OpenAIChat
+    from service.answer.write import LLMGenerator
+    from service.llm.chat import LocalChat, OpenAIChat
 
     backend: LocalChat | OpenAIChat
     if a.generator == "local":

@@ -13,10 +13,9 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ingest.text import plain_text
-from service.answer.pipeline import split_answer
+from service.answer.markers import split_answer
 
 KS = (1, 3, 5, 10)
-_MARKER_RE = re.compile(r"\[(\d+)\]")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
 
 

@@ -21,7 +21,8 @@ import typing as t
 from dataclasses import dataclass
 
 from ingest.text import plain_text
-from service.answer.pipeline import ExtractiveGenerator, gather_evidence, previous_unit, unit_context
+from service.answer.extractive import ExtractiveGenerator
+from service.answer.evidence import gather_evidence, previous_unit, unit_context
 from service.answer.checks import METONYMS, names_something, qualifier_met
 from service.answer.question import QuestionPlan, names_in, qualifiers_of
 

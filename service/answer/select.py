@@ -17,20 +17,11 @@ import threading
 import time
 
 from ingest.text import plain_text
-from service.answer.pipeline import (
-    Checks,
-    Claim,
-    DecidesWhole,
-    Draft,
-    Evidence,
-    ExtractiveGenerator,
-    Unit,
-    _claim_text,
-    about,
-    too_far,
-    unit_context,
-    whole_list,
-)
+from service.answer.gate import Checks
+from service.answer.pipeline import about
+from service.answer.extractive import DecidesWhole, ExtractiveGenerator
+from service.answer.evidence import _claim_text, too_far, unit_context, whole_list
+from service.answer.types import Claim, Draft, Evidence, Unit
 from service.answer.answerability import AnswerCheck
 from service.answer.checks import unnamed, unmet
 from service.errors import GeneratorBusy

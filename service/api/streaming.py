@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from service.answer.pipeline import AnswerResult, DoneEvent, TextEvent
+from service.answer.types import AnswerResult, DoneEvent, TextEvent
 
 Events = Iterator[TextEvent | DoneEvent]
 

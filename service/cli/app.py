@@ -311,7 +311,7 @@ def chat(
         body: dict[str, Any] | None = None
         try:
             if engine is not None:
-                from service.answer.pipeline import DoneEvent
+                from service.answer.types import DoneEvent
                 from service.followup import Turn
                 from service.api.routes.ask import to_response
 

@@ -6,7 +6,8 @@ import pytest
 from fakes import KeywordVerdicts
 
 from ingest.pipeline import run_ingest
-from service.answer.pipeline import Checks, answer_question
+from service.answer.gate import Checks
+from service.answer.pipeline import answer_question
 from service.answer.answerability import AnswerCheck
 from service.engine import build_engine
 from service.answer.select import SelectGenerator

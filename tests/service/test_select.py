@@ -4,7 +4,7 @@ things, and relative years read with the paper's date."""
 import pytest
 
 from ingest.index.store import DocumentRecord
-from service.answer.pipeline import relative_years
+from service.answer.evidence import relative_years
 from service.answer.select import asks_for_several
 
 

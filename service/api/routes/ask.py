@@ -15,7 +15,7 @@ from ingest.index.store import StoredPassage
 from service.api import schemas
 from collections.abc import Callable
 
-from service.answer.pipeline import AnswerResult, EndnoteSource
+from service.answer.types import AnswerResult, EndnoteSource
 from service.api.security import Guard
 from service.api.streaming import answer_stream, first_event, wants_stream
 from service.api.deps import CallerDep, ConversationsDep, EngineDep, GuardDep, admin, reader

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.answer.pipeline import AnswerResult
+from service.answer.types import AnswerResult
 from service.followup import Turn
 from service.api.deps import CallerDep, EngineDep, GuardDep, reader
 from service.api.routes.ask import hold, to_response

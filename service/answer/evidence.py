@@ -1,0 +1,113 @@
+"""Evidence: the passages an answer may rest on, their quotable sentences, and what each sentence is read with."""
+
+from __future__ import annotations
+
+import re
+
+from ingest.chunk import quotable_units
+from ingest.index.store import DocumentRecord, Snapshot, StoredPassage
+from ingest.text import plain_text
+from service.answer.types import (
+    Draft,
+    Evidence,
+)
+from service.retrieve import Hit, Retriever
+from service.text import looks_like_instructions
+
+
+def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[Evidence]:
+    """Best passages first; an endnote hit brings in the passages that cite it
+    (the claim and its source travel together)."""
+    snapshot = retriever.snapshot()
+    evidence: dict[str, Evidence] = {}
+    for hit in hits:
+        if hit.passage.kind == "endnote":
+            for citing in snapshot.get(list(hit.passage.cited_by)):
+                current = evidence.get(citing.id)
+                if current is None or current.score < hit.score:
+                    evidence[citing.id] = Evidence(citing, hit.score, hit.passage.endnote_number)
+        else:
+            current = evidence.get(hit.passage.id)
+            if current is None or current.score < hit.score:
+                evidence[hit.passage.id] = Evidence(hit.passage, hit.score)
+    ranked = sorted(evidence.values(), key=lambda e: e.score, reverse=True)
+    return ranked[:limit]
+
+
+
+def too_far(relevance: float, min_relevance: float) -> Draft:
+    """The refusal when even the closest passage does not address the question."""
+    return Draft(
+        False,
+        reason=(
+            f"the closest passage (relevance {relevance:.2f}, below "
+            f"{min_relevance:.2f}) does not address the question"
+        ),
+        relevance=relevance,
+    )
+
+
+
+def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
+    """A passage's quotable units; text that addresses a model is never quoted."""
+    return [
+        (u, n) if not looks_like_instructions(u) else ("", n)
+        for u, n in quotable_units(passage.kind, passage.text)
+    ]
+
+
+
+def _claim_text(unit: str) -> str:
+    return plain_text(unit).removeprefix("- ").strip()
+
+
+
+def whole_list(passage: StoredPassage) -> str:
+    """A list passage as an answer: its heading, then its items."""
+    items = [_claim_text(line) for line, _ in units_of(passage) if line]
+    heading = passage.section_path[-1] if passage.section else ""
+    return (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
+
+
+
+def previous_unit(passage: StoredPassage, quote: str | None) -> str:
+    """The sentence before the first one quoted (what "it" in the quote may refer to)."""
+    units = [u for u, _ in units_of(passage)]
+    for i, unit in enumerate(units):
+        if quote and unit.strip() and unit.strip() in quote:
+            return units[i - 1] if i > 0 else ""
+    return ""
+
+
+
+def unit_context(passage: StoredPassage, quote: str | None, snapshot: Snapshot) -> str:
+    """What a quoted sentence is read with: its section, the sentence before it,
+    and the endnotes behind it."""
+    notes: tuple[int, ...] = ()
+    for unit, unit_notes in quotable_units(passage.kind, passage.text):
+        if quote and unit.strip() and unit.strip() in quote:
+            notes += unit_notes
+    note_text = " ".join(n.text for n in snapshot.endnotes(passage.document_id, notes)) if notes else ""
+    before = previous_unit(passage, quote)
+    dated = relative_years(f"{before} {quote or ''}", snapshot.documents.get(passage.document_id))
+    return f"{passage.section} {before} {note_text} {dated}".strip()
+
+
+
+_RELATIVE_YEAR_RE = re.compile(r"\b(this|last|next|the current|the previous|the coming) year\b", re.IGNORECASE)
+
+
+
+_YEAR_OFFSET = {"this": 0, "the current": 0, "last": -1, "the previous": -1, "next": 1, "the coming": 1}
+
+
+
+def relative_years(text: str, document: DocumentRecord | None) -> str:
+    """"This year" in a paper dated 2025-07 is 2025: the years such phrases name,
+    so that a question asking about 2025 finds them."""
+    if document is None or not document.date or not document.date[:4].isdigit():
+        return ""
+    year = int(document.date[:4])
+    found = {year + _YEAR_OFFSET[m.group(1).lower()] for m in _RELATIVE_YEAR_RE.finditer(text)}
+    return " ".join(str(y) for y in sorted(found))
+
