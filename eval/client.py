@@ -26,7 +26,7 @@ class InProcessClient:
         self.engine = build_engine(settings)
 
     def search(self, q: str, k: int) -> dict[str, Any]:
-        from service.api.routes.ask import search_response
+        from service.api.mapping import search_response
 
         return search_response(self.engine, q, k).model_dump()
 
@@ -34,7 +34,7 @@ class InProcessClient:
         self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
         from service.followup import Turn
-        from service.api.routes.ask import to_response
+        from service.api.mapping import to_response
 
         turns = [Turn(t["role"], t["content"]) for t in history or []]
         return to_response(self.engine.ask(question, top_k, turns)).model_dump()

@@ -28,8 +28,7 @@ from service.errors import ConversationNotFound
 from service.conversations import ConversationStore
 from service.engine import Engine, build_engine
 from service.errors import GenerationError, GeneratorBusy
-from service.api.routes.openai import router as openai_router
-from service.api.routes.ask import admin_router, probes, router
+from service.api.routes import ROUTERS
 from service.errors import AuthError, ForbiddenError, RateLimited
 from service.api.security import BodyLimit, Guard, load_keys, retry_after_header
 
@@ -110,10 +109,9 @@ def create_app(
     app.state.engine = None
     app.state.conversations = ConversationStore()
     app.state.guard = guard
-    app.include_router(router)
-    app.include_router(openai_router)
-    app.include_router(admin_router)
-    app.include_router(probes)
+    app.state.settings = settings
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     def page() -> FileResponse:

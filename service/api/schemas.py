@@ -9,8 +9,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-MAX_QUESTION_CHARS = 2000
+from service.settings import MAX_QUESTION_CEILING
+
 MAX_CHAT_MESSAGES = 40
+
+
+def question_problem(text: str) -> str | None:
+    """What makes a question unaskable (blank, or control characters), or None.
+    Its length is checked against the settings by the route (`service.api.limits`)."""
+    if not text.strip():
+        return "must not be empty or whitespace"
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in text):
+        return "must not contain control characters"
+    return None
 
 
 class AskRequest(BaseModel):
@@ -18,8 +29,9 @@ class AskRequest(BaseModel):
 
     question: StrictStr = Field(
         min_length=1,
-        max_length=MAX_QUESTION_CHARS,
-        description="The question, in natural language (1 to 2,000 characters).",
+        max_length=MAX_QUESTION_CEILING,
+        description="The question, in natural language (1 to `api.max_question_chars` "
+        "characters, 2,000 by default).",
         examples=["How many troops took part in Peace Mission 2021?"],
     )
     top_k: StrictInt | None = Field(
@@ -32,10 +44,9 @@ class AskRequest(BaseModel):
     @field_validator("question")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("question must not be empty or whitespace")
-        if any(ord(c) < 32 and c not in "\t\n\r" for c in value):
-            raise ValueError("question must not contain control characters")
+        problem = question_problem(value)
+        if problem:
+            raise ValueError(f"question {problem}")
         return value.strip()
 
 
@@ -43,7 +54,7 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Literal["user", "assistant"]
-    content: StrictStr = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    content: StrictStr = Field(min_length=1, max_length=MAX_QUESTION_CEILING)
 
 
 class ChatRequest(BaseModel):
@@ -68,11 +79,9 @@ class ChatRequest(BaseModel):
     def _ends_with_user(cls, value: list[ChatMessage]) -> list[ChatMessage]:
         if value[-1].role != "user":
             raise ValueError("the last message must be the user's question")
-        last = value[-1].content
-        if not last.strip():
-            raise ValueError("the question must not be empty or whitespace")
-        if any(ord(c) < 32 and c not in "\t\n\r" for c in last):
-            raise ValueError("the question must not contain control characters")
+        problem = question_problem(value[-1].content)
+        if problem:
+            raise ValueError(f"the question {problem}")
         return value
 
 

@@ -237,7 +237,7 @@ def ask(
         from pydantic import ValidationError
 
         from service.engine import build_engine
-        from service.api.routes.ask import to_response
+        from service.api.mapping import to_response
         from service.api.schemas import AskRequest
 
         try:
@@ -313,7 +313,7 @@ def chat(
             if engine is not None:
                 from service.answer.types import DoneEvent
                 from service.followup import Turn
-                from service.api.routes.ask import to_response
+                from service.api.mapping import to_response
 
                 for event in engine.ask_events(question, None, history):
                     if isinstance(event, DoneEvent):

@@ -11,7 +11,7 @@ def test_cmake_args_need_no_installed_dependencies():
     # `make install` runs it with the system Python, before llama-index and the
     # rest are installed; -S leaves out every site-packages folder to match.
     result = subprocess.run(
-        [sys.executable, "-S", "-m", "service.llm.local", "cmake-args"],
+        [sys.executable, "-S", "-m", "service.llm.build", "cmake-args"],
         cwd=ROOT,
         capture_output=True,
         text=True,

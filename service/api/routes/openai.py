@@ -7,7 +7,6 @@ System messages are accepted but cannot change how answers are grounded."""
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from typing import Annotated, Any, Literal
 
@@ -16,11 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.answer.types import AnswerResult
-from service.followup import Turn
 from service.api.deps import CallerDep, EngineDep, GuardDep, reader
-from service.api.routes.ask import hold, to_response
-from service.api.schemas import MAX_CHAT_MESSAGES, MAX_QUESTION_CHARS
-from service.api.streaming import first_event, openai_stream
+from service.api.limits import QuestionLimitDep, check_length
+from service.api.mapping import to_response
+from service.api.schemas import MAX_CHAT_MESSAGES
+from service.api.streaming import openai_stream, start_answer
+from service.followup import Turn
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(reader)])
 MODEL_ID = "memoqa"
@@ -58,8 +58,6 @@ class ChatCompletionRequest(BaseModel):
         users = [m for m in value if m.role == "user"]
         if not users or not users[-1].text().strip():
             raise ValueError("the conversation needs a user message with a question")
-        if len(users[-1].text()) > MAX_QUESTION_CHARS:
-            raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
         return value
 
 
@@ -96,10 +94,15 @@ def models() -> dict[str, Any]:
 
 @router.post("/chat/completions", summary="Chat completions (OpenAI-compatible)")
 async def chat_completions(
-    body: ChatCompletionRequest, engine: EngineDep, guard: GuardDep, who: CallerDep
+    body: ChatCompletionRequest,
+    engine: EngineDep,
+    guard: GuardDep,
+    who: CallerDep,
+    limit: QuestionLimitDep,
 ) -> Any:
     """Answer the last user message of an OpenAI-style conversation."""
     question, history = _conversation(body)
+    check_length(question, limit, ("body", "messages"))
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
 
@@ -147,12 +150,5 @@ async def chat_completions(
         text = sources_block(result) if result.answered else result.answer
         return text, extra(result)
 
-    release = hold(guard, who)
-    cancel = threading.Event()
-    try:
-        events = engine.ask_events(question, None, history, cancel)
-        first = await first_event(events)
-    except BaseException:
-        release()
-        raise
-    return openai_stream(events, first, cancel, chunk, tail, release)
+    started = await start_answer(engine, guard, who, question, None, history)
+    return openai_stream(started, chunk, tail)
