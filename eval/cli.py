@@ -1,5 +1,5 @@
-"""`memoqa eval`: did this change make answers worse? The whole `memoqa`
-command is assembled here, at the top of the import chain."""
+"""`memoqa eval`: did this change make answers worse? Added to the `memoqa`
+command through the `memoqa.commands` entry point (`register`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,14 @@ import typer
 
 from ingest.errors import MemoqaError
 from eval.settings import get_settings as get_eval_settings
-from service.cli.app import app, err, fail, out, progress_bars, settings_with
+from service.cli.app import err, fail, out, progress_bars, settings_with
 
 eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
-app.add_typer(eval_app, name="eval")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `memoqa eval` to the `memoqa` command."""
+    app.add_typer(eval_app, name="eval")
 
 PROFILES = {
     "ci": {"judged": "slice", "split": "all"},
@@ -227,6 +231,3 @@ def validate_questions(
     if problems:
         raise typer.Exit(1)
 
-
-def main() -> None:
-    app()

@@ -8,7 +8,11 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+from service.cli.app import app, fail, out
 
 
 @dataclass
@@ -84,3 +88,39 @@ async def run_load(
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         result.seconds = time.monotonic() - started
     return result
+
+
+@app.command()
+def load(
+    url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
+    endpoint: Annotated[str, typer.Option(help="search or ask.")] = "search",
+    concurrency: Annotated[
+        str, typer.Option(help="Concurrent clients; several levels comma separated.")
+    ] = "1,10,50",
+    duration: Annotated[float, typer.Option(min=1, max=3600, help="Seconds per level.")] = 20,
+    key: Annotated[str | None, typer.Option(help="API key, when the server needs one.")] = None,
+) -> None:
+    """Load a running server with N concurrent clients for a bounded time."""
+    import asyncio
+    from importlib.resources import files
+
+    from service.cli.load import HEADER, run_load
+
+    if endpoint not in ("search", "ask"):
+        raise fail("--endpoint is search or ask", 2)
+    try:
+        levels = [int(x) for x in concurrency.split(",") if x.strip()]
+    except ValueError as exc:
+        raise fail("--concurrency takes numbers, e.g. 1,10,50", 2) from exc
+    if not levels or any(n < 1 or n > 1000 for n in levels):
+        raise fail("concurrency levels are 1..1000", 2)
+    questions = [
+        q.strip()
+        for q in files("service.cli").joinpath("bench_questions.txt").read_text().splitlines()
+        if q.strip()
+    ]
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    out.print(HEADER)
+    for level in levels:
+        result = asyncio.run(run_load(url, endpoint, level, duration, questions, headers))
+        out.print(result.row())

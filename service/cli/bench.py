@@ -1,0 +1,240 @@
+"""`memoqa bench`: /v1/search and /v1/ask latency against a running server."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from service.cli.app import app, fail, out, settings_with
+from service.cli.http import error_detail, sse_events
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, float]:
+    """Prompt-processing and generation speed (tokens/s) of the local model on
+    this machine: the floor any answer's time is compared with."""
+    from service.llm.local import LocalLLM
+
+    llm = LocalLLM(model_path, threads=threads)
+    try:
+        text = ("The Shanghai Cooperation Organization held many meetings. " * 60).strip()
+        prompt = llm.llama.tokenize(text.encode())[:480]
+        llm.llama.reset()
+        started = time.perf_counter()
+        llm.llama.eval(prompt)
+        prompt_rate = len(prompt) / (time.perf_counter() - started)
+        llm.llama.reset()
+        first = last = 0.0
+        count = 0
+        for _chunk in llm.llama.create_completion(
+            "Count from one to one hundred in words, comma separated:",
+            max_tokens=96,
+            temperature=0.0,
+            stream=True,
+        ):
+            last = time.perf_counter()
+            first = first or last
+            count += 1
+        gen_rate = (count - 1) / max(last - first, 1e-3)
+        return prompt_rate, gen_rate
+    finally:
+        llm.close()
+
+
+# Retries of one request that keeps answering 429, and the longest wait honoured.
+MAX_RETRIES = 100
+MAX_RETRY_WAIT_S = 30.0
+
+
+@dataclass
+class BenchFigures:
+    """What a bench run measured: latencies by what was timed, the model's
+    generation figures, and how many answers were answers (not refusals)."""
+
+    timings: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "search": [],
+            "ask": [],
+            "ask (server total)": [],
+            "time to first token": [],
+            "streamed first token": [],
+            "streamed total": [],
+        }
+    )
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    answered: int = 0
+
+
+class Timer:
+    """Requests to one server, each timed from its start."""
+
+    def __init__(self, client: httpx.Client, base: str, key: str | None) -> None:
+        self.client = client
+        self.base = base
+        self.headers = {"Authorization": f"Bearer {key}"} if key else None
+
+    @contextmanager
+    def timed(self, method: str, path: str, **kwargs: Any) -> Iterator[tuple[Any, float]]:
+        """One request as (response, start time). A 429 is waited out and retried,
+        so only the answered attempt is timed; any other error status ends the
+        bench with the server's reason."""
+        url = self.base + path
+        for _ in range(MAX_RETRIES):
+            started = time.perf_counter()
+            with self.client.stream(method, url, headers=self.headers, **kwargs) as response:
+                if response.status_code == 429:
+                    wait = float(response.headers.get("Retry-After", "1"))
+                    response.read()
+                    time.sleep(min(max(wait, 0.1), MAX_RETRY_WAIT_S))
+                    continue
+                if response.status_code >= 400:
+                    response.read()
+                    raise fail(f"{response.status_code} from {url}: {error_detail(response)}")
+                yield response, started
+                return
+        raise fail(f"{url} kept answering 429 (rate limited); raise its limits or pass --key")
+
+
+def _since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def load_questions(path: Path | None) -> list[str]:
+    """The questions to ask: a file with one per line, the evaluation's JSONL
+    question set, or the built-in set."""
+    from importlib.resources import files
+
+    if path is None:
+        source = files("service.cli").joinpath("bench_questions.txt").read_text()
+    else:
+        source = path.read_text()
+    if path is not None and path.suffix == ".jsonl":
+        return [json.loads(line)["question"] for line in source.splitlines() if line.strip()]
+    return [q.strip() for q in source.splitlines() if q.strip()]
+
+
+def plain_pass(timer: Timer, items: list[str], figures: BenchFigures) -> None:
+    """Each question searched, then asked without streaming."""
+    timings = figures.timings
+    for q in items:
+        with timer.timed("GET", "/v1/search", params={"q": q, "k": 10}) as (response, started):
+            response.read()
+            timings["search"].append(_since(started))
+        with timer.timed("POST", "/v1/ask", json={"question": q}) as (response, started):
+            response.read()
+            timings["ask"].append(_since(started))
+        body = response.json()
+        timings["ask (server total)"].append(body["timings_ms"]["total"])
+        if body.get("generation"):
+            figures.generations.append(body["generation"])
+            timings["time to first token"].append(body["generation"]["ttft_ms"])
+        figures.answered += bool(body["answered"])
+
+
+def streamed_pass(timer: Timer, items: list[str], figures: BenchFigures, *, count: bool) -> None:
+    """Each question asked as an event stream; the first token and the whole
+    answer timed (`count`: answers counted here, when no plain pass ran)."""
+    for q in items:
+        payload = {"question": q, "stream": True}
+        with timer.timed("POST", "/v1/ask", json=payload) as (response, started):
+            first = None
+            for event, data in sse_events(response.iter_lines()):
+                if first is None and event in ("token", "done"):
+                    first = _since(started)
+                if event == "done" and count:
+                    figures.answered += bool(data.get("answered"))
+            figures.timings["streamed first token"].append(first or 0.0)
+            figures.timings["streamed total"].append(_since(started))
+
+
+def print_latencies(figures: BenchFigures) -> None:
+    out.print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, values in figures.timings.items():
+        if not values:
+            continue
+        ordered = sorted(values)
+        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        out.print(f"{name:22} {statistics.median(values):8.1f} {p95:8.1f} {ordered[-1]:8.1f}")
+
+
+def print_generation(generations: list[dict[str, Any]], *, floor: bool) -> None:
+    """The model's prompt and completion sizes and, with `floor`, how the measured
+    generation time compares with the runtime's own speed on this machine."""
+    prompt = statistics.median(g["prompt_tokens"] for g in generations)
+    completion = statistics.median(g["completion_tokens"] for g in generations)
+    out.print(
+        f"model answers: {len(generations)}; median prompt {prompt:.0f} tokens, "
+        f"median completion {completion:.0f} tokens"
+    )
+    if not floor:
+        return
+    prompt_rate, gen_rate = measure_rates(settings_with().llm.model_path)
+    ratios = [
+        (g["prompt_tokens"] / prompt_rate + g["completion_tokens"] / gen_rate)
+        * 1000
+        / max(g["generate_ms"], 1e-3)
+        for g in generations
+    ]
+    out.print(
+        f"runtime on this machine: prompt {prompt_rate:.0f} tokens/s, generation "
+        f"{gen_rate:.1f} tokens/s; floor / measured generation time: median "
+        f"{statistics.median(ratios):.2f} (above 1 where the prompt prefix was cached)"
+    )
+
+
+@app.command()
+def bench(
+    url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
+    questions: Annotated[
+        Path | None, typer.Option(help="Questions, one per line (default: a built-in set of 20).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Times each question is asked.")] = 1,
+    floor: Annotated[
+        bool, typer.Option(help="Measure the local model's speed and report the floor ratio.")
+    ] = False,
+    stream: Annotated[
+        bool, typer.Option(help="Also stream each answer and time its first token.")
+    ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(help="Time search and non-streamed ask (--no-plain: only the streamed pass)."),
+    ] = True,
+    key: Annotated[str | None, typer.Option(help="API key, when the server needs one.")] = None,
+) -> None:
+    """Measure /v1/search and /v1/ask latency against a running server."""
+    import httpx
+
+    items = load_questions(questions)
+    if not items:
+        raise fail("no questions to ask", 2)
+    if not (plain or stream):
+        raise fail("nothing to measure: --no-plain needs --stream", 2)
+    base = url.rstrip("/")
+    figures = BenchFigures()
+    with httpx.Client(timeout=300) as client:
+        timer = Timer(client, base, key)
+        try:
+            with timer.timed("GET", "/v1/search", params={"q": "warm up"}) as (response, _):
+                response.read()
+            for _ in range(rounds if plain else 0):
+                plain_pass(timer, items, figures)
+            # Streamed in a second pass: asking the same question twice in a row would
+            # find its whole prompt in the model's cache and flatter the first token.
+            for _ in range(rounds if stream else 0):
+                streamed_pass(timer, items, figures, count=not plain)
+        except httpx.HTTPError as exc:
+            raise fail(f"cannot reach {base}: {exc}") from exc
+    out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {figures.answered} answered")
+    print_latencies(figures)
+    if figures.generations:
+        print_generation(figures.generations, floor=floor)
