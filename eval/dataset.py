@@ -8,7 +8,6 @@ Run `python -m eval.dataset [FILE ...]` to validate.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter

@@ -29,16 +29,8 @@ from ingest.errors import (
     IngestLockedError,
     MemoqaError,
 )
-from ingest.index.store import (
-    SCHEMA_VERSION,
-    DocumentRecord,
-    IndexInfo,
-    IndexStore,
-    connect,
-    forget_clients,
-    passage_metadata,
-    utc_now,
-)
+from ingest.index.records import SCHEMA_VERSION, DocumentRecord, IndexInfo, passage_metadata, utc_now
+from ingest.index.store import IndexStore, connect, forget_clients
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
 from ingest.settings import IngestSettings
 from ingest.text import plain_text

@@ -10,7 +10,7 @@ import numpy as np
 
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MemoqaError
-from ingest.index.store import IndexReader
+from ingest.index.reader import IndexReader
 from service.settings import Settings
 from service.text import Tokenizer
 from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent

@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest.embed import Embedder
-from ingest.index.store import IndexReader, Snapshot, StoredPassage
+from ingest.index.reader import IndexReader, Snapshot
+from ingest.index.records import StoredPassage
 from service.text import Tokenizer
 from service.query import Query, analyse
 

@@ -14,35 +14,25 @@ its collection; older ones and any left by an interrupted ingest are removed.
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.chunk import SECTION_SEPARATOR, Passage, search_text
-from ingest.embed import ModelRef
 from ingest.errors import (
     IndexMismatchError,
     IndexNotReadyError,
     IndexUnavailableError,
-    PassageNotFoundError,
 )
+from ingest.index.records import DocumentRecord, IndexInfo, utc_now
 from ingest.settings import IndexSettings
 
-SCHEMA_VERSION = 1
 _ACTIVE = "active"
 _DOCS_SUFFIX = "-docs"
 _SENTENCES_SUFFIX = "-sentences"
 _SUFFIXES = (_DOCS_SUFFIX, _SENTENCES_SUFFIX)
 # Records that only carry metadata still need a vector in Chroma.
 _PLACEHOLDER_VECTOR = [1.0]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def describe(settings: IndexSettings) -> str:
@@ -86,168 +76,7 @@ def connect(settings: IndexSettings, *, create: bool = False) -> Any:
         raise IndexUnavailableError(f"cannot open {describe(settings)}: {exc}") from exc
 
 
-@dataclass(frozen=True)
-class IndexInfo:
-    """What built a generation; stored as its collection's metadata."""
-
-    collection: str
-    schema: int
-    embed_model: str
-    embed_fingerprint: str
-    embed_dim: int
-    chunker: str
-    config_fingerprint: str
-    corpus_fingerprint: str
-    passage_count: int
-    document_count: int
-    created_at: str
-
-    def to_metadata(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "collection"}
-        return {f"memoqa_{k}": v for k, v in data.items()}
-
-    @classmethod
-    def from_metadata(cls, collection: str, metadata: dict[str, Any] | None) -> IndexInfo:
-        meta = metadata or {}
-        try:
-            return cls(
-                collection=collection,
-                **{k: meta[f"memoqa_{k}"] for k in cls.__dataclass_fields__ if k != "collection"},
-            )
-        except KeyError as exc:
-            raise IndexMismatchError(
-                f"collection {collection} was not written by this version of memoqa "
-                f"(missing {exc}); run `memoqa ingest --force`"
-            ) from exc
-
-
-@dataclass(frozen=True)
-class DocumentRecord:
-    id: str
-    title: str
-    author: str | None
-    publisher: str | None
-    series: str | None
-    date: str | None
-    url: str | None
-    source: str | None
-    file: str
-    sha256: str
-    passage_count: int
-    ingested_at: str
-    abbreviations: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def to_metadata(self) -> dict[str, Any]:
-        data: dict[str, Any] = {}
-        for key, value in self.__dict__.items():
-            if key == "id":
-                continue
-            if isinstance(value, dict | list):
-                data[key] = json.dumps(value, ensure_ascii=False)
-            elif value is not None:
-                data[key] = value
-        return data
-
-    @classmethod
-    def from_metadata(cls, doc_id: str, meta: dict[str, Any]) -> DocumentRecord:
-        return cls(
-            id=doc_id,
-            title=str(meta.get("title", doc_id)),
-            author=meta.get("author"),
-            publisher=meta.get("publisher"),
-            series=meta.get("series"),
-            date=meta.get("date"),
-            url=meta.get("url"),
-            source=meta.get("source"),
-            file=str(meta.get("file", "")),
-            sha256=str(meta.get("sha256", "")),
-            passage_count=int(meta.get("passage_count", 0)),
-            ingested_at=str(meta.get("ingested_at", "")),
-            abbreviations=json.loads(meta.get("abbreviations", "{}")),
-            warnings=json.loads(meta.get("warnings", "[]")),
-        )
-
-
 # --- passages <-> Chroma records ---------------------------------------------
-
-
-def passage_metadata(p: Passage, document_title: str, embed_hash: str) -> dict[str, Any]:
-    """Flat metadata (Chroma takes scalars only; lists travel as JSON)."""
-    return {
-        "passage_id": p.id,
-        "document_id": p.document_id,
-        "document_title": document_title,
-        "kind": p.kind,
-        "section": p.section_label,
-        "endnotes": json.dumps(list(p.endnotes)),
-        "spans": json.dumps([list(s) for s in p.spans]),
-        "char_start": p.char_start,
-        "char_end": p.char_end,
-        "order": p.order,
-        "repaired": p.repaired,
-        "endnote_number": p.endnote_number if p.endnote_number is not None else -1,
-        "urls": json.dumps(list(p.urls)),
-        "cited_by": json.dumps(list(p.cited_by)),
-        "claim": p.claim,
-        "embed_hash": embed_hash,
-    }
-
-
-@dataclass(frozen=True)
-class StoredPassage:
-    """A passage as the index returns it."""
-
-    id: str
-    document_id: str
-    document_title: str
-    kind: str
-    section: str
-    text: str
-    endnotes: tuple[int, ...]
-    spans: tuple[tuple[int, int], ...]
-    char_start: int
-    char_end: int
-    order: int
-    endnote_number: int | None
-    urls: tuple[str, ...]
-    cited_by: tuple[str, ...]
-    claim: str
-
-    @classmethod
-    def from_record(cls, text: str, meta: dict[str, Any]) -> StoredPassage:
-        number = int(meta.get("endnote_number", -1))
-        return cls(
-            id=str(meta["passage_id"]),
-            document_id=str(meta["document_id"]),
-            document_title=str(meta.get("document_title", "")),
-            kind=str(meta.get("kind", "paragraph")),
-            section=str(meta.get("section", "")),
-            text=text,
-            endnotes=tuple(json.loads(meta.get("endnotes", "[]"))),
-            spans=tuple(tuple(s) for s in json.loads(meta.get("spans", "[]"))),  # type: ignore[misc]
-            char_start=int(meta.get("char_start", 0)),
-            char_end=int(meta.get("char_end", 0)),
-            order=int(meta.get("order", 0)),
-            endnote_number=number if number >= 0 else None,
-            urls=tuple(json.loads(meta.get("urls", "[]"))),
-            cited_by=tuple(json.loads(meta.get("cited_by", "[]"))),
-            claim=str(meta.get("claim", "")),
-        )
-
-    def search_text(self) -> str:
-        return search_text(
-            kind=self.kind,
-            section=self.section,
-            text=self.text,
-            document_title=self.document_title,
-            endnote_number=self.endnote_number,
-            claim=self.claim,
-        )
-
-    @property
-    def section_path(self) -> tuple[str, ...]:
-        return tuple(self.section.split(SECTION_SEPARATOR)) if self.section else ()
 
 
 # --- the store ---------------------------------------------------------------
@@ -387,170 +216,3 @@ def iter_records(collection: Any, *, include_embeddings: bool = False) -> Iterat
 # --- reading the active generation (the service side) ------------------------
 
 
-@dataclass
-class SentenceVectors:
-    """Every passage's quotable units (sentences, list lines) and their embeddings."""
-
-    units: dict[str, list[str]]
-    vectors: dict[str, Any]  # passage id -> numpy matrix, one row per unit
-
-
-@dataclass
-class Snapshot:
-    """The active generation, opened for reading."""
-
-    info: IndexInfo
-    collection: Any
-    documents: dict[str, DocumentRecord]
-    sentence_collection: Any = None
-    _sentences: SentenceVectors | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def sentences(self) -> SentenceVectors:
-        """Loaded once per snapshot (about 1 MB per 150 passages)."""
-        import numpy as np
-
-        with self._lock:
-            if self._sentences is None:
-                grouped: dict[str, list[tuple[int, str, list[float]]]] = {}
-                if self.sentence_collection is not None:
-                    for r in iter_records(self.sentence_collection, include_embeddings=True):
-                        meta = r["metadata"]
-                        grouped.setdefault(str(meta["passage_id"]), []).append(
-                            (int(meta["position"]), r["document"], list(r["embedding"]))
-                        )
-                units, vectors = {}, {}
-                for pid, rows in grouped.items():
-                    rows.sort(key=lambda x: x[0])
-                    units[pid] = [text for _, text, _ in rows]
-                    vectors[pid] = np.asarray([v for _, _, v in rows], dtype=np.float32)
-                self._sentences = SentenceVectors(units, vectors)
-            return self._sentences
-
-    def get(self, ids: list[str]) -> list[StoredPassage]:
-        if not ids:
-            return []
-        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {
-            pid: StoredPassage.from_record(doc, meta)
-            for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
-        return [by_id[i] for i in ids if i in by_id]
-
-    def passages(self) -> list[StoredPassage]:
-        return [
-            StoredPassage.from_record(r["document"], r["metadata"])
-            for r in iter_records(self.collection)
-        ]
-
-    def passage(self, passage_id: str) -> StoredPassage:
-        found = self.get([passage_id])
-        if not found:
-            raise PassageNotFoundError(f"no passage with id '{passage_id}'")
-        return found[0]
-
-    def endnotes(self, document_id: str, numbers: tuple[int, ...]) -> list[StoredPassage]:
-        """Endnote passages of a document by number, in the order asked."""
-        if not numbers:
-            return []
-        got = self.collection.get(
-            where={
-                "$and": [
-                    {"document_id": document_id},
-                    {"kind": "endnote"},
-                    {"endnote_number": {"$in": list(numbers)}},
-                ]
-            },
-            include=["documents", "metadatas"],
-        )
-        notes = {
-            int(meta["endnote_number"]): StoredPassage.from_record(doc, meta)
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
-        }
-        return [notes[n] for n in numbers if n in notes]
-
-
-class IndexReader:
-    """Opens the active generation and follows the registry when ingest switches it.
-
-    `snapshot()` is cheap when nothing changed (one registry read) and is safe
-    to call from several threads.
-    """
-
-    def __init__(self, settings: IndexSettings, model: ModelRef, dim: int) -> None:
-        self.settings = settings
-        self.model = model
-        self.dim = dim
-        self._client: Any = None
-        self._store: IndexStore | None = None
-        self._snapshot: Snapshot | None = None
-        self._lock = threading.Lock()
-
-    def _open_store(self) -> IndexStore:
-        if self._store is None:
-            self._client = connect(self.settings)
-            self._store = IndexStore(self._client, self.settings.collection_prefix)
-        return self._store
-
-    def check_compatible(self, info: IndexInfo) -> None:
-        if info.schema != SCHEMA_VERSION:
-            raise IndexMismatchError(
-                f"the index ({info.collection}) has schema {info.schema}, this memoqa reads "
-                f"schema {SCHEMA_VERSION}: run `memoqa ingest --force`"
-            )
-        if info.embed_model != self.model.name or info.embed_dim != self.dim or (
-            info.embed_fingerprint != self.model.fingerprint
-        ):
-            raise IndexMismatchError(
-                f"the index was built with embedding model '{info.embed_model}' "
-                f"(dim {info.embed_dim}, fingerprint {info.embed_fingerprint}) but the service "
-                f"is configured for '{self.model.name}' (dim {self.dim}, fingerprint "
-                f"{self.model.fingerprint}); re-run `memoqa ingest` with this model, or set "
-                f"MEMOQA_EMBEDDING__MODEL to the index's model"
-            )
-
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            try:
-                store = self._open_store()
-                name = store.active_name()
-            except (IndexNotReadyError, IndexUnavailableError):
-                self._reset()
-                raise
-            except Exception as exc:
-                self._reset()
-                raise IndexUnavailableError(f"cannot read {describe(self.settings)}: {exc}") from exc
-            if name is None:
-                raise IndexNotReadyError(
-                    f"{describe(self.settings)} holds no index yet: run `memoqa ingest`"
-                )
-            if self._snapshot is not None and self._snapshot.info.collection == name:
-                return self._snapshot
-            try:
-                collection = store.collection(name)
-                info = IndexInfo.from_metadata(name, collection.metadata)
-            except IndexMismatchError:
-                raise
-            except Exception as exc:
-                raise IndexNotReadyError(f"the active index {name} cannot be opened: {exc}") from exc
-            self.check_compatible(info)
-            if collection.count() == 0:
-                raise IndexNotReadyError(f"the active index {name} is empty: run `memoqa ingest`")
-            documents = {d.id: d for d in store.documents(name)}
-            try:
-                sentence_collection = store.sentences(name)
-            except Exception:  # an index written before sentences were stored
-                sentence_collection = None
-            self._snapshot = Snapshot(info, collection, documents, sentence_collection)
-            return self._snapshot
-
-    def _reset(self) -> None:
-        self._store = None
-        self._snapshot = None
-        if not self.settings.chroma_host:
-            forget_clients()
-
-    def invalidate(self) -> None:
-        """Forget the open snapshot (after its collection vanished)."""
-        with self._lock:
-            self._snapshot = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from ingest.chunk import quotable_units
-from ingest.index.store import DocumentRecord, Snapshot, StoredPassage
+from ingest.index.records import DocumentRecord, StoredPassage
+from ingest.index.reader import Snapshot
 from ingest.text import plain_text
 from service.answer.types import (
     Draft,

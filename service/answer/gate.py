@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ingest.index.store import Snapshot, StoredPassage
+from ingest.index.reader import Snapshot
+from ingest.index.records import StoredPassage
 from ingest.text import plain_text
 from service.answer.answerability import AnswerCheck
 from service.answer.checks import Similarity, unmet

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from ingest.index.store import StoredPassage
+from ingest.index.records import StoredPassage
 from ingest.text import strip_superscripts
 from service.answer.evidence import (
     _claim_text,

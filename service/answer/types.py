@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ingest.index.store import StoredPassage
+from ingest.index.records import StoredPassage
 from service.retrieve import SearchResult
 
 

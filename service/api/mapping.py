@@ -3,7 +3,8 @@ same mappers, so every face of memoqa shows the same fields."""
 
 from __future__ import annotations
 
-from ingest.index.store import DocumentRecord, Snapshot, StoredPassage
+from ingest.index.records import DocumentRecord, StoredPassage
+from ingest.index.reader import Snapshot
 from service.answer.types import AnswerResult, EndnoteSource
 from service.api import schemas
 from service.engine import Engine

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +19,8 @@ from fakes import fake_embedder
 from support import BIN, MANIFEST, ROOT, ServerThread, free_port, memoqa_env, run_cli, stop, wait_until
 
 from ingest.errors import IndexUnavailableError, MemoqaError
-from ingest.index.store import IndexReader, IndexStore, connect
+from ingest.index.reader import IndexReader
+from ingest.index.store import IndexStore, connect
 from ingest.pipeline import run_ingest
 from service.api.app import create_app
 from service.engine import build_engine

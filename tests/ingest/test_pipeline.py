@@ -6,7 +6,8 @@ import pytest
 from fakes import FailingEmbedder, fake_embedder
 
 from ingest.errors import CorpusError, IndexMismatchError, IndexNotReadyError, IngestLockedError
-from ingest.index.store import IndexReader, IndexStore, connect
+from ingest.index.reader import IndexReader
+from ingest.index.store import IndexStore, connect
 from ingest.pipeline import ingest_lock, prepare, run_ingest
 
 SECOND = """# A Second Paper

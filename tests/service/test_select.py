@@ -3,7 +3,7 @@ things, and relative years read with the paper's date."""
 
 import pytest
 
-from ingest.index.store import DocumentRecord
+from ingest.index.records import DocumentRecord
 from service.answer.evidence import relative_years
 from service.answer.select import asks_for_several
 
