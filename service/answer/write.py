@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import typing as t
+from dataclasses import dataclass, field
 
 from ingest.chunk import quotable_units
 from ingest.text import strip_superscripts
@@ -40,6 +41,35 @@ _REFUSAL_RE = re.compile(
 
 def _is_refusal(text: str) -> bool:
     return text.upper().startswith(NOT_ANSWERED) or bool(_REFUSAL_RE.search(text))
+
+
+@dataclass
+class _Writing:
+    """The model's answer as it is written and verified."""
+
+    stats: GenerationStats
+    pieces: list[str] = field(default_factory=list)
+    kept: list[Claim] = field(default_factory=list)
+    checked: int = 0  # sentences of the raw answer already verified
+    refused: bool = False
+    failed: bool = False
+
+    @property
+    def raw(self) -> str:
+        return "".join(self.pieces).strip()
+
+    def keep(self, claims: list[Claim]) -> list[Claim]:
+        self.kept.extend(claims)
+        return claims
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "prompt_tokens": self.stats.prompt_tokens,
+            "completion_tokens": self.stats.completion_tokens,
+            "ttft_ms": round(self.stats.ttft_ms, 1),
+            "generate_ms": round(self.stats.total_ms, 1),
+            "queue_ms": round(self.stats.waited_ms, 1),
+        }
 
 
 class LLMGenerator:
@@ -132,18 +162,32 @@ class LLMGenerator:
             return
         evidence = evidence[: self.max_passages]
         messages = self.prompt(question, evidence, search)
-        stats = GenerationStats(prompt_tokens=self.backend.count_tokens(messages))
+        writing = _Writing(GenerationStats(prompt_tokens=self.backend.count_tokens(messages)))
+        verifier = Verifier(self.retriever.tokenizer, self.retriever.acronyms())
+        yield from self._write(messages, evidence, verifier, writing, cancel)
+        if not writing.refused and not writing.failed:
+            yield from self._verify_rest(evidence, verifier, writing)
+        writing.stats.completion_tokens = len(writing.pieces)
+        self.last_stats = writing.stats
+        yield from self._conclude(writing, extractive)
+
+    def _write(
+        self,
+        messages: list[dict[str, str]],
+        evidence: list[Evidence],
+        verifier: Verifier,
+        writing: _Writing,
+        cancel: threading.Event | None,
+    ) -> t.Iterator[Claim]:
+        """The model writes, holding it; each sentence is verified as soon as the
+        next one starts, and what passes is yielded at once."""
+        stats = writing.stats
         started = time.monotonic()
         if not self._lock.acquire(timeout=self.queue_timeout_s):
             raise GeneratorBusy(
                 f"the language model is busy; try again in a few seconds "
                 f"(waited {self.queue_timeout_s:.0f} s)"
             )
-        verifier = Verifier(self.retriever.tokenizer, self.retriever.acronyms())
-        pieces: list[str] = []
-        kept: list[Claim] = []
-        checked = 0  # sentences of the raw answer already verified
-        refused = failed = False
         try:
             stats.waited_ms = (time.monotonic() - started) * 1000
             begun = time.monotonic()
@@ -154,24 +198,22 @@ class LLMGenerator:
                 for piece in tokens:
                     if cancel is not None and cancel.is_set():
                         break  # the client went away: stop the model
-                    if not pieces:
+                    if not writing.pieces:
                         stats.ttft_ms = (time.monotonic() - begun) * 1000
-                    pieces.append(piece)
-                    sentences = _sentences("".join(pieces))
+                    writing.pieces.append(piece)
+                    sentences = _sentences("".join(writing.pieces))
                     # All but the last sentence are complete; verify and release them.
-                    while checked < len(sentences) - 1:
-                        text, refs = sentences[checked]
-                        checked += 1
-                        if checked == 1 and _is_refusal(text):
-                            refused = True
+                    while writing.checked < len(sentences) - 1:
+                        text, refs = sentences[writing.checked]
+                        writing.checked += 1
+                        if writing.checked == 1 and _is_refusal(text):
+                            writing.refused = True
                             break
-                        for claim in verifier.check_one(text, refs, evidence):
-                            kept.append(claim)
-                            yield claim
-                    if refused:
+                        yield from writing.keep(verifier.check_one(text, refs, evidence))
+                    if writing.refused:
                         break
             except GenerationError:
-                failed = True
+                writing.failed = True
             finally:
                 close = getattr(tokens, "close", None)
                 if close is not None:
@@ -179,38 +221,35 @@ class LLMGenerator:
             stats.total_ms = (time.monotonic() - begun) * 1000
         finally:
             self._lock.release()
-        raw = "".join(pieces).strip()
-        if not refused and not failed:
-            for text, refs in _sentences(raw)[checked:]:
-                if checked == 0 and _is_refusal(text):
-                    refused = True
-                    break
-                checked += 1
-                for claim in verifier.check_one(text, refs, evidence):
-                    kept.append(claim)
-                    yield claim
-        stats.completion_tokens = len(pieces)
-        self.last_stats = stats
-        figures = {
-            "prompt_tokens": stats.prompt_tokens,
-            "completion_tokens": stats.completion_tokens,
-            "ttft_ms": round(stats.ttft_ms, 1),
-            "generate_ms": round(stats.total_ms, 1),
-            "queue_ms": round(stats.waited_ms, 1),
-        }
-        if kept:
-            yield Draft(True, kept, raw=raw, relevance=extractive.relevance, stats=figures)
+
+    def _verify_rest(
+        self, evidence: list[Evidence], verifier: Verifier, writing: _Writing
+    ) -> t.Iterator[Claim]:
+        """The sentences not yet verified once the model has finished."""
+        for text, refs in _sentences(writing.raw)[writing.checked :]:
+            if writing.checked == 0 and _is_refusal(text):
+                writing.refused = True
+                break
+            writing.checked += 1
+            yield from writing.keep(verifier.check_one(text, refs, evidence))
+
+    def _conclude(self, writing: _Writing, extractive: Draft) -> t.Iterator[Claim | Draft]:
+        """The draft: what passed; a refusal when the model found no answer; and
+        when nothing it wrote is supported (or it failed), the passages' own words."""
+        raw, figures = writing.raw, writing.figures()
+        if writing.kept:
+            yield Draft(True, writing.kept, raw=raw, relevance=extractive.relevance, stats=figures)
             return
-        if (refused or not raw) and not failed:
+        if (writing.refused or not raw) and not writing.failed:
             yield Draft(
                 False,
-                reason="the passages retrieved do not answer the question (the model found no answer)",
+                reason="the passages retrieved do not answer the question "
+                "(the model found no answer)",
                 raw=raw,
                 relevance=extractive.relevance,
                 stats=figures,
             )
             return
-        # Nothing the model wrote is supported (or it failed): the passages' own words.
         extractive.raw = raw
         extractive.stats = figures
         yield from extractive.claims
