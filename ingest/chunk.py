@@ -14,7 +14,14 @@ import math
 from dataclasses import dataclass, field
 
 from ingest.parse import Endnote, ParsedDocument, Stretch, Unit
-from ingest.text import URL_RE, clean_inline, markers_in, plain_text, sentence_spans, superscript_markers
+from ingest.text import (
+    URL_RE,
+    clean_inline,
+    markers_in,
+    plain_text,
+    sentence_spans,
+    superscript_markers,
+)
 
 CHUNKER_VERSION = "1"
 ENDNOTES_SECTION = "Endnotes"
@@ -84,6 +91,12 @@ def _split_paragraph(piece: Stretch, max_chars: int) -> list[Stretch]:
 
 
 def _drafts(units: list[Unit], max_chars: int, min_chars: int) -> list[_Draft]:
+    """Units as passage drafts: long paragraphs split, short ones merged."""
+    return _merge_small(_split_long(units, max_chars), max_chars, min_chars)
+
+
+def _split_long(units: list[Unit], max_chars: int) -> list[_Draft]:
+    """One draft per unit, and one per part of a paragraph over `max_chars`."""
     drafts: list[_Draft] = []
     for unit in units:
         if unit.kind == "paragraph":
@@ -91,25 +104,35 @@ def _drafts(units: list[Unit], max_chars: int, min_chars: int) -> list[_Draft]:
                 drafts.append(_Draft("paragraph", unit.section, [part], unit.repaired))
         else:
             drafts.append(_Draft(unit.kind, unit.section, list(unit.pieces), unit.repaired))
+    return drafts
 
-    def small(d: _Draft) -> bool:
-        return d.kind == "paragraph" and len(d.display()) < min_chars
 
-    def fits(a: _Draft, b: _Draft) -> bool:
-        return (
-            a.kind == b.kind == "paragraph"
-            and a.section == b.section
-            and len(a.display()) + len(b.display()) <= max_chars
-        )
-
+def _merge_small(drafts: list[_Draft], max_chars: int, min_chars: int) -> list[_Draft]:
+    """Paragraphs under `min_chars` join the one before them when both fit in `max_chars`."""
     merged: list[_Draft] = []
     for draft in drafts:
-        if merged and (small(draft) or small(merged[-1])) and fits(merged[-1], draft):
+        if (
+            merged
+            and (_is_small(draft, min_chars) or _is_small(merged[-1], min_chars))
+            and _fit_together(merged[-1], draft, max_chars)
+        ):
             merged[-1].pieces.extend(draft.pieces)
             merged[-1].repaired = merged[-1].repaired or draft.repaired
         else:
             merged.append(draft)
     return merged
+
+
+def _is_small(draft: _Draft, min_chars: int) -> bool:
+    return draft.kind == "paragraph" and len(draft.display()) < min_chars
+
+
+def _fit_together(a: _Draft, b: _Draft, max_chars: int) -> bool:
+    return (
+        a.kind == b.kind == "paragraph"
+        and a.section == b.section
+        and len(a.display()) + len(b.display()) <= max_chars
+    )
 
 
 def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
@@ -143,24 +166,57 @@ def passage_id(document_id: str, kind: str, section: tuple[str, ...], text: str)
     return f"{document_id}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 
+class _Ids:
+    """Passage ids made unique within a document: repeats of the same text get a suffix."""
+
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        self.seen: dict[str, int] = {}
+
+    def assign(self, kind: str, section: tuple[str, ...], text: str) -> str:
+        pid = passage_id(self.document_id, kind, section, text)
+        self.seen[pid] = self.seen.get(pid, 0) + 1
+        return pid if self.seen[pid] == 1 else f"{pid}-{self.seen[pid]}"
+
+
+@dataclass
+class _Citations:
+    """For each endnote, the passages that cite it and the sentences it supports."""
+
+    citing: dict[int, list[str]] = field(default_factory=dict)
+    claims: dict[int, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, passages: list[Passage]) -> _Citations:
+        found = cls()
+        for p in passages:
+            for n in p.endnotes:
+                found.citing.setdefault(n, []).append(p.id)
+            for sentence, notes in cited_sentences(p.text):
+                for n in notes:
+                    found.claims.setdefault(n, []).append(sentence)
+        return found
+
+
 def chunk_document(
     document_id: str, parsed: ParsedDocument, *, max_chars: int, min_chars: int
 ) -> list[Passage]:
     """All passages of one document, body first, then its endnotes."""
+    ids = _Ids(document_id)
+    body = _body_passages(ids, _drafts(parsed.units, max_chars, min_chars))
+    return body + _endnote_passages(ids, parsed.endnotes, _Citations.of(body), len(body))
+
+
+def _body_passages(ids: _Ids, drafts: list[_Draft]) -> list[Passage]:
+    """One passage per draft, in document order."""
     passages: list[Passage] = []
-    seen: dict[str, int] = {}
-
-    def unique(pid: str) -> str:
-        seen[pid] = seen.get(pid, 0) + 1
-        return pid if seen[pid] == 1 else f"{pid}-{seen[pid]}"
-
-    for draft in _drafts(parsed.units, max_chars, min_chars):
+    for draft in drafts:
         text = draft.display()
         cited = tuple(dict.fromkeys(n for p in draft.pieces for n in markers_in(p.text)))
         passages.append(
             Passage(
-                id=unique(passage_id(document_id, draft.kind, draft.section, text)),
-                document_id=document_id,
+                id=ids.assign(draft.kind, draft.section, text),
+                document_id=ids.document_id,
                 kind=draft.kind,
                 section=draft.section,
                 text=text,
@@ -170,31 +226,31 @@ def chunk_document(
                 repaired=draft.repaired,
             )
         )
-    citing: dict[int, list[str]] = {}
-    claims: dict[int, list[str]] = {}
-    for p in passages:
-        for n in p.endnotes:
-            citing.setdefault(n, []).append(p.id)
-        for sentence in cited_sentences(p.text):
-            for n in sentence[1]:
-                claims.setdefault(n, []).append(sentence[0])
-    for number in sorted(parsed.endnotes):
-        note: Endnote = parsed.endnotes[number]
-        section = (ENDNOTES_SECTION,)
+    return passages
+
+
+def _endnote_passages(
+    ids: _Ids, endnotes: dict[int, Endnote], citations: _Citations, first_order: int
+) -> list[Passage]:
+    """One passage per endnote, by number, linked to the body passages that cite it."""
+    section = (ENDNOTES_SECTION,)
+    passages: list[Passage] = []
+    for number in sorted(endnotes):
+        note = endnotes[number]
         passages.append(
             Passage(
-                id=unique(passage_id(document_id, "endnote", section, f"{number}\x1f{note.text}")),
-                document_id=document_id,
+                id=ids.assign("endnote", section, f"{number}\x1f{note.text}"),
+                document_id=ids.document_id,
                 kind="endnote",
                 section=section,
                 text=note.text,
                 endnotes=(),
                 spans=tuple(note.segments),
-                order=len(passages),
+                order=first_order + len(passages),
                 endnote_number=number,
                 urls=tuple(note.urls),
-                cited_by=tuple(citing.get(number, ())),
-                claim=" ".join(claims.get(number, ())),
+                cited_by=tuple(citations.citing.get(number, ())),
+                claim=" ".join(citations.claims.get(number, ())),
             )
         )
     return passages

@@ -26,9 +26,11 @@ class DocumentMeta(BaseModel):
     author: str | None = None
     publisher: str | None = None
     series: str | None = None
-    date: str | None = Field(None, description="Publication date, ISO 8601 (YYYY, YYYY-MM or YYYY-MM-DD).")
+    date: str | None = Field(
+        default=None, description="Publication date, ISO 8601 (YYYY, YYYY-MM or YYYY-MM-DD)."
+    )
     url: str | None = None
-    source: str | None = Field(None, description="Where this copy of the text came from.")
+    source: str | None = Field(default=None, description="Where this copy of the text came from.")
 
 
 class Manifest(BaseModel):
@@ -79,7 +81,7 @@ def read_document(meta: DocumentMeta, base: Path) -> SourceDocument:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})"
+            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         ) from exc
     if "\x00" in text or re.search(r"[\x01-\x08\x0e-\x1f]", text[:4096]):
         raise CorpusError(f"{path}: looks like a binary file, not text")

@@ -103,7 +103,8 @@ def load_embedder(name: str, *, batch_size: int = 32) -> Embedder:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bars on stderr
+    # No "Loading weights" bars on stderr; transformers leaves this function unannotated.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
     model = HuggingFaceEmbedding(
         model_name=str(ref.path),

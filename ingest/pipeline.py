@@ -29,16 +29,28 @@ from ingest.errors import (
     IngestLockedError,
     MemoqaError,
 )
-from ingest.index.records import SCHEMA_VERSION, DocumentRecord, IndexInfo, passage_metadata, utc_now
-from ingest.index.store import IndexStore, connect, forget_clients
+from ingest.index.records import (
+    SCHEMA_VERSION,
+    DocumentRecord,
+    IndexInfo,
+    passage_metadata,
+    utc_now,
+)
+from ingest.index.store import IndexStore, connect, forget_clients, iter_records
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
 from ingest.settings import IngestSettings
 from ingest.text import plain_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
+# Records handed to Chroma per call: large enough to amortise the call, small
+# enough to stay under its batch limit.
+_PASSAGE_PAGE = 256
+_UNIT_PAGE = 1000
+
 
 def embed_text(p: Passage, document_title: str) -> str:
+    """The text a passage is embedded by."""
     return search_text(
         kind=p.kind,
         section=p.section_label,
@@ -70,10 +82,94 @@ class IngestReport:
 
 
 @dataclass
-class _Prepared:
+class PreparedDocument:
+    """A corpus file read, parsed and chunked, before anything is written."""
+
     source: SourceDocument
     parsed: ParsedDocument
     passages: list[Passage]
+
+
+@dataclass(frozen=True)
+class PassageToWrite:
+    """A passage with what its index record needs besides the passage itself."""
+
+    passage: Passage
+    document_title: str
+    embed_text: str
+    embed_hash: str  # the key its vector is reused by
+
+
+@dataclass(frozen=True)
+class SentenceUnit:
+    """One quotable unit of a passage (a sentence, a list line), embedded on its own
+    so answers can be scored sentence by sentence."""
+
+    passage_id: str
+    position: int
+    text: str  # as displayed
+    embed_text: str
+    embed_hash: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.passage_id}#{self.position}"
+
+
+@dataclass
+class _Vectors:
+    """The vectors a generation is written with: new ones by record id, and the
+    active generation's by embedding hash, reused when the hash matches."""
+
+    reusable: dict[str, list[float]]
+    passages: dict[str, list[float]] = field(default_factory=dict)
+    units: dict[str, list[float]] = field(default_factory=dict)
+
+    def of_passage(self, item: PassageToWrite) -> list[float]:
+        return self.passages.get(item.passage.id) or self.reusable[item.embed_hash]
+
+    def of_unit(self, unit: SentenceUnit) -> list[float]:
+        return self.units.get(unit.id) or self.reusable[unit.embed_hash]
+
+    def dim(self) -> int:
+        """The vectors' length: of the first new one, else of the first reused one."""
+        vectors = self.passages or self.units or self.reusable
+        return len(next(iter(vectors.values())))
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A text with no vector to reuse, and whether it is a sentence unit's."""
+
+    record_id: str
+    text: str
+    unit: bool
+
+
+@dataclass(frozen=True)
+class _Fingerprints:
+    """What a generation was built from, to tell whether the corpus needs ingesting."""
+
+    config: str
+    corpus: str
+
+    def match(self, info: IndexInfo) -> bool:
+        return info.config_fingerprint == self.config and info.corpus_fingerprint == self.corpus
+
+
+@dataclass
+class _NewGeneration:
+    """Everything a new index generation is written from."""
+
+    documents: list[PreparedDocument]
+    previous: dict[str, DocumentRecord]  # the active generation's documents, by id
+    passages: list[PassageToWrite]
+    units: list[SentenceUnit]
+    vectors: _Vectors
+
+    @property
+    def embedded(self) -> int:
+        return len(self.vectors.passages)
 
 
 def chunker_label(settings: IngestSettings) -> str:
@@ -88,7 +184,7 @@ def _fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def prepare(settings: IngestSettings) -> list[_Prepared]:
+def prepare(settings: IngestSettings) -> list[PreparedDocument]:
     """Read, parse and chunk every document; any bad file raises CorpusError
     before the index is touched."""
     prepared = []
@@ -105,12 +201,13 @@ def prepare(settings: IngestSettings) -> list[_Prepared]:
             max_chars=settings.chunking.max_chars,
             min_chars=settings.chunking.min_chars,
         )
-        prepared.append(_Prepared(source, parsed, passages))
+        prepared.append(PreparedDocument(source, parsed, passages))
     return prepared
 
 
 @contextlib.contextmanager
 def ingest_lock(path: Path) -> Iterator[None]:
+    """Hold the ingest lock; a second ingest fails at once rather than queueing behind it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
         try:
@@ -134,180 +231,270 @@ def run_ingest(
 ) -> IngestReport:
     """Bring the index in line with the corpus manifest. See the module docstring."""
     started = time.perf_counter()
-    notify = progress or (lambda stage, done, total: None)
+    notify = progress or _silent
     prepared = prepare(settings)
-    model: ModelRef = embedder.ref if embedder is not None else resolve_model(settings.embedding.model)
-    config_fp = _fingerprint(
-        {
-            "schema": SCHEMA_VERSION,
-            "chunker": chunker_label(settings),
-            "model": model.name,
-            "model_fp": model.fingerprint,
-        }
-    )
-    corpus_fp = _fingerprint(
-        [[p.source.meta.model_dump(), p.source.sha256] for p in prepared]
-    )
+    model = embedder.ref if embedder is not None else resolve_model(settings.embedding.model)
+    fingerprints = _fingerprints(settings, model, prepared)
     warnings = [w for p in prepared for w in p.parsed.warnings]
 
     with ingest_lock(settings.index.lock_path):
         store, active = _open_or_repair(settings, warnings)
-        previous_docs = {d.id: d for d in store.documents(active.collection)} if active else {}
-        if (
-            active is not None
-            and not force
-            and active.config_fingerprint == config_fp
-            and active.corpus_fingerprint == corpus_fp
-        ):
-            return IngestReport(
-                changed=False,
-                collection=active.collection,
-                documents=[
-                    DocumentReport(p.source.meta.id, "unchanged", len(p.passages)) for p in prepared
-                ],
-                passages=active.passage_count,
-                embedded=0,
-                reused=active.passage_count,
-                seconds=time.perf_counter() - started,
-                warnings=warnings,
-            )
-
-        # Embeddings of the active generation are reusable when the same model made them.
-        reusable: dict[str, list[float]] = {}
-        if active is not None and active.embed_model == model.name and (
-            active.embed_fingerprint == model.fingerprint
-        ):
-            for record in store.records(active.collection, include_embeddings=True):
-                reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
-            try:
-                from ingest.index.store import iter_records
-
-                for record in iter_records(store.sentences(active.collection), include_embeddings=True):
-                    reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
-            except Exception:  # a generation without sentences: embed them anew
-                pass
-
-        items: list[tuple[Passage, str, str, str]] = []  # passage, title, embed text, hash
-        for p in prepared:
-            for passage in p.passages:
-                text = embed_text(passage, p.source.meta.title)
-                digest = hashlib.sha256(f"{model.fingerprint}\x1f{text}".encode()).hexdigest()
-                items.append((passage, p.source.meta.title, text, digest))
-
-        # Each passage's quotable units (sentences, list lines), embedded for
-        # sentence-level scoring: (passage id, position, display text, embed text, hash).
-        units: list[tuple[str, int, str, str, str]] = []
-        for passage, _, _, _ in items:
-            for position, (unit, _notes) in enumerate(quotable_units(passage.kind, passage.text)):
-                plain = plain_text(unit).removeprefix("- ")
-                digest = hashlib.sha256(f"{model.fingerprint}\x1f{plain}".encode()).hexdigest()
-                units.append((passage.id, position, unit, plain, digest))
-
-        missing = [(i, text) for i, (_, _, text, digest) in enumerate(items) if digest not in reusable]
-        missing += [
-            (len(items) + j, plain)
-            for j, (_, _, _, plain, digest) in enumerate(units)
-            if digest not in reusable
-        ]
-        embeddings: dict[int, list[float]] = {}
-        if missing:
-            if embedder is None:
-                notify("loading embedding model", 0, 1)
-                embedder = load_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
-            batch = settings.embedding.batch_size
-            for start in range(0, len(missing), batch):
-                chunk = missing[start : start + batch]
-                vectors = embedder.embed_texts([text for _, text in chunk])
-                for (i, _), vector in zip(chunk, vectors, strict=True):
-                    embeddings[i] = vector
-                notify("embedding passages", min(start + batch, len(missing)), len(missing))
-        dim = len(embeddings[next(iter(embeddings))]) if embeddings else len(next(iter(reusable.values())))
-
-        name = store.new_generation_name()
-        info = IndexInfo(
-            collection=name,
-            schema=SCHEMA_VERSION,
-            embed_model=model.name,
-            embed_fingerprint=model.fingerprint,
-            embed_dim=dim,
-            chunker=chunker_label(settings),
-            config_fingerprint=config_fp,
-            corpus_fingerprint=corpus_fp,
-            passage_count=len(items),
-            document_count=len(prepared),
-            created_at=utc_now(),
+        previous = {d.id: d for d in store.documents(active.collection)} if active else {}
+        if active is not None and not force and fingerprints.match(active):
+            return _unchanged_report(active, prepared, warnings, started)
+        reusable = _reusable_vectors(store, active, model)
+        items = _passages_to_write(prepared, model)
+        units = _sentence_units(items, model)
+        vectors = _embed_missing(
+            settings, embedder, _pending(items, units, reusable), reusable, notify
         )
-        try:
-            collection, _, sentence_collection = store.create_generation(name, info)
-            _write_passages(collection, items, embeddings, reusable, notify)
-            _write_units(sentence_collection, units, len(items), embeddings, reusable)
-            now = utc_now()
-            records = []
-            for p in prepared:
-                before = previous_docs.get(p.source.meta.id)
-                unchanged = before is not None and before.sha256 == p.source.sha256
-                meta = p.source.meta
-                records.append(
-                    DocumentRecord(
-                        id=meta.id,
-                        title=meta.title,
-                        author=meta.author,
-                        publisher=meta.publisher,
-                        series=meta.series,
-                        date=meta.date,
-                        url=meta.url,
-                        source=meta.source,
-                        file=str(p.source.path),
-                        sha256=p.source.sha256,
-                        passage_count=len(p.passages),
-                        ingested_at=before.ingested_at if unchanged and before else now,
-                        abbreviations=p.parsed.abbreviations,
-                        warnings=p.parsed.warnings,
-                    )
-                )
-            store.write_documents(name, records)
-            if collection.count() != len(items):
-                raise MemoqaError(
-                    f"index generation {name} holds {collection.count()} passages, "
-                    f"expected {len(items)}"
-                )
-            store.activate(name)
-        except OSError as exc:
-            store.drop(name)
-            raise MemoqaError(
-                f"writing the new index failed ({exc.strerror or exc}); the previous index "
-                "is still the one in use"
-            ) from exc
-        except BaseException:
-            store.drop(name)
-            raise
+        generation = _NewGeneration(prepared, previous, items, units, vectors)
+        name = store.new_generation_name()
+        info = _generation_info(name, settings, model, fingerprints, generation)
+        _write_generation(store, info, generation, notify)
         removed = store.prune(settings.index.keep_generations)
 
-    reports = []
-    for p in prepared:
-        before = previous_docs.get(p.source.meta.id)
-        status = "added" if before is None else (
-            "unchanged" if before.sha256 == p.source.sha256 else "changed"
-        )
-        reports.append(DocumentReport(p.source.meta.id, status, len(p.passages)))
-    current = {p.source.meta.id for p in prepared}
-    reports.extend(
-        DocumentReport(doc_id, "removed", 0) for doc_id in sorted(set(previous_docs) - current)
-    )
     return IngestReport(
         changed=True,
         collection=name,
-        documents=reports,
+        documents=_document_reports(prepared, previous),
         passages=len(items),
-        embedded=sum(1 for i in embeddings if i < len(items)),
-        reused=len(items) - sum(1 for i in embeddings if i < len(items)),
+        embedded=generation.embedded,
+        reused=len(items) - generation.embedded,
         seconds=time.perf_counter() - started,
         warnings=warnings,
         removed_generations=removed,
     )
 
 
-def _open_or_repair(settings: IngestSettings, warnings: list[str]) -> tuple[IndexStore, IndexInfo | None]:
+def _silent(stage: str, done: int, total: int) -> None:
+    """Progress goes nowhere when nobody asked for it."""
+
+
+def _fingerprints(
+    settings: IngestSettings, model: ModelRef, prepared: list[PreparedDocument]
+) -> _Fingerprints:
+    """Fingerprints of the configuration and corpus, compared with the active generation's."""
+    config = {
+        "schema": SCHEMA_VERSION,
+        "chunker": chunker_label(settings),
+        "model": model.name,
+        "model_fp": model.fingerprint,
+    }
+    corpus = [[p.source.meta.model_dump(), p.source.sha256] for p in prepared]
+    return _Fingerprints(_fingerprint(config), _fingerprint(corpus))
+
+
+def _unchanged_report(
+    active: IndexInfo, prepared: list[PreparedDocument], warnings: list[str], started: float
+) -> IngestReport:
+    """The report of an ingest that found the active generation already up to date."""
+    return IngestReport(
+        changed=False,
+        collection=active.collection,
+        documents=[
+            DocumentReport(p.source.meta.id, "unchanged", len(p.passages)) for p in prepared
+        ],
+        passages=active.passage_count,
+        embedded=0,
+        reused=active.passage_count,
+        seconds=time.perf_counter() - started,
+        warnings=warnings,
+    )
+
+
+def _reusable_vectors(
+    store: IndexStore, active: IndexInfo | None, model: ModelRef
+) -> dict[str, list[float]]:
+    """The active generation's vectors by embedding hash, when the same model made them."""
+    reusable: dict[str, list[float]] = {}
+    if (
+        active is None
+        or active.embed_model != model.name
+        or active.embed_fingerprint != model.fingerprint
+    ):
+        return reusable
+    for record in store.records(active.collection, include_embeddings=True):
+        reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
+    try:
+        sentences = iter_records(store.sentences(active.collection), include_embeddings=True)
+        for record in sentences:
+            reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
+    except Exception:  # a generation without sentences: embed them anew
+        pass
+    return reusable
+
+
+def _embed_hash(model: ModelRef, text: str) -> str:
+    """The key a vector is reused by: the same text embedded by the same model."""
+    return hashlib.sha256(f"{model.fingerprint}\x1f{text}".encode()).hexdigest()
+
+
+def _passages_to_write(prepared: list[PreparedDocument], model: ModelRef) -> list[PassageToWrite]:
+    """Every passage of the corpus with its embedding text and hash."""
+    items = []
+    for document in prepared:
+        title = document.source.meta.title
+        for passage in document.passages:
+            text = embed_text(passage, title)
+            items.append(PassageToWrite(passage, title, text, _embed_hash(model, text)))
+    return items
+
+
+def _sentence_units(items: list[PassageToWrite], model: ModelRef) -> list[SentenceUnit]:
+    """Each passage's quotable units, in order, with the text each is embedded by."""
+    units = []
+    for item in items:
+        passage = item.passage
+        for position, (unit, _notes) in enumerate(quotable_units(passage.kind, passage.text)):
+            plain = plain_text(unit).removeprefix("- ")
+            units.append(SentenceUnit(passage.id, position, unit, plain, _embed_hash(model, plain)))
+    return units
+
+
+def _pending(
+    items: list[PassageToWrite], units: list[SentenceUnit], reusable: dict[str, list[float]]
+) -> list[_Pending]:
+    """The texts that need a new vector: passages first, then sentence units."""
+    pending = [
+        _Pending(item.passage.id, item.embed_text, unit=False)
+        for item in items
+        if item.embed_hash not in reusable
+    ]
+    pending += [
+        _Pending(unit.id, unit.embed_text, unit=True)
+        for unit in units
+        if unit.embed_hash not in reusable
+    ]
+    return pending
+
+
+def _embed_missing(
+    settings: IngestSettings,
+    embedder: Embedder | None,
+    pending: list[_Pending],
+    reusable: dict[str, list[float]],
+    notify: ProgressFn,
+) -> _Vectors:
+    """Embed what cannot be reused; the model is loaded only when something needs it."""
+    vectors = _Vectors(reusable)
+    if not pending:
+        return vectors
+    if embedder is None:
+        notify("loading embedding model", 0, 1)
+        embedder = load_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
+    batch = settings.embedding.batch_size
+    for start in range(0, len(pending), batch):
+        chunk = pending[start : start + batch]
+        embedded = embedder.embed_texts([p.text for p in chunk])
+        for p, vector in zip(chunk, embedded, strict=True):
+            (vectors.units if p.unit else vectors.passages)[p.record_id] = vector
+        notify("embedding passages", min(start + batch, len(pending)), len(pending))
+    return vectors
+
+
+def _generation_info(
+    name: str,
+    settings: IngestSettings,
+    model: ModelRef,
+    fingerprints: _Fingerprints,
+    generation: _NewGeneration,
+) -> IndexInfo:
+    """The new generation's description, stored as its collection's metadata."""
+    return IndexInfo(
+        collection=name,
+        schema=SCHEMA_VERSION,
+        embed_model=model.name,
+        embed_fingerprint=model.fingerprint,
+        embed_dim=generation.vectors.dim(),
+        chunker=chunker_label(settings),
+        config_fingerprint=fingerprints.config,
+        corpus_fingerprint=fingerprints.corpus,
+        passage_count=len(generation.passages),
+        document_count=len(generation.documents),
+        created_at=utc_now(),
+    )
+
+
+def _write_generation(
+    store: IndexStore, info: IndexInfo, generation: _NewGeneration, notify: ProgressFn
+) -> None:
+    """Write the generation, then make it the active one; on any failure drop it, so
+    the previous generation stays the one in use."""
+    name = info.collection
+    try:
+        collection, _, sentence_collection = store.create_generation(name, info)
+        _write_passages(collection, generation.passages, generation.vectors, notify)
+        _write_units(sentence_collection, generation.units, generation.vectors)
+        store.write_documents(name, _document_records(generation))
+        if collection.count() != len(generation.passages):
+            raise MemoqaError(
+                f"index generation {name} holds {collection.count()} passages, "
+                f"expected {len(generation.passages)}"
+            )
+        store.activate(name)
+    except OSError as exc:
+        store.drop(name)
+        raise MemoqaError(
+            f"writing the new index failed ({exc.strerror or exc}); the previous index "
+            "is still the one in use"
+        ) from exc
+    except BaseException:
+        store.drop(name)
+        raise
+
+
+def _document_records(generation: _NewGeneration) -> list[DocumentRecord]:
+    """One record per document; an unchanged file keeps the time it was first ingested."""
+    now = utc_now()
+    records = []
+    for document in generation.documents:
+        meta = document.source.meta
+        before = generation.previous.get(meta.id)
+        unchanged = before is not None and before.sha256 == document.source.sha256
+        records.append(
+            DocumentRecord(
+                id=meta.id,
+                title=meta.title,
+                author=meta.author,
+                publisher=meta.publisher,
+                series=meta.series,
+                date=meta.date,
+                url=meta.url,
+                source=meta.source,
+                file=str(document.source.path),
+                sha256=document.source.sha256,
+                passage_count=len(document.passages),
+                ingested_at=before.ingested_at if unchanged and before else now,
+                abbreviations=document.parsed.abbreviations,
+                warnings=document.parsed.warnings,
+            )
+        )
+    return records
+
+
+def _document_reports(
+    prepared: list[PreparedDocument], previous: dict[str, DocumentRecord]
+) -> list[DocumentReport]:
+    """What this ingest did to each document, the removed ones last."""
+    reports = []
+    for p in prepared:
+        before = previous.get(p.source.meta.id)
+        if before is None:
+            status = "added"
+        else:
+            status = "unchanged" if before.sha256 == p.source.sha256 else "changed"
+        reports.append(DocumentReport(p.source.meta.id, status, len(p.passages)))
+    current = {p.source.meta.id for p in prepared}
+    reports.extend(
+        DocumentReport(doc_id, "removed", 0) for doc_id in sorted(set(previous) - current)
+    )
+    return reports
+
+
+def _open_or_repair(
+    settings: IngestSettings, warnings: list[str]
+) -> tuple[IndexStore, IndexInfo | None]:
     """The index store and its active generation. An embedded store that cannot
     be opened (a corrupt or half-deleted folder) is moved aside, never deleted,
     and rebuilt from the corpus."""
@@ -322,60 +509,53 @@ def _open_or_repair(settings: IngestSettings, warnings: list[str]) -> tuple[Inde
         aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d%H%M%S')}")
         path.rename(aside)
         forget_clients()
-        warnings.append(f"the index at {path} could not be opened ({exc}); moved it to {aside} and rebuilt it")
+        warnings.append(
+            f"the index at {path} could not be opened ({exc}); moved it to {aside} and rebuilt it"
+        )
         store = IndexStore(connect(settings.index, create=True), prefix)
         return store, None
 
 
 def _write_passages(
-    collection: Any,
-    items: list[tuple[Passage, str, str, str]],
-    embeddings: dict[int, list[float]],
-    reusable: dict[str, list[float]],
-    notify: ProgressFn,
+    collection: Any, items: list[PassageToWrite], vectors: _Vectors, notify: ProgressFn
 ) -> None:
-    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    """Passages go in through llama-index's Chroma store, the one the service queries
+    them with, so the records carry the node layout it reads."""
+    from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
     store = ChromaVectorStore(chroma_collection=collection)
-    nodes = []
-    for i, (passage, title, _text, digest) in enumerate(items):
+    nodes: list[BaseNode] = []
+    for item in items:
+        passage = item.passage
         node = TextNode(
             id_=passage.id,
             text=passage.text,
-            metadata=passage_metadata(passage, title, digest),
-            embedding=embeddings.get(i) or reusable[digest],
+            metadata=passage_metadata(passage, item.document_title, item.embed_hash),
+            embedding=vectors.of_passage(item),
             # llama-index stores the source document as "document_id"/"ref_doc_id".
-            relationships={
-                NodeRelationship.SOURCE: RelatedNodeInfo(node_id=passage.document_id)
-            },
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=passage.document_id)},
         )
         nodes.append(node)
-    page = 256
-    for start in range(0, len(nodes), page):
-        store.add(nodes[start : start + page])
-        notify("writing index", min(start + page, len(nodes)), len(nodes))
+    for start in range(0, len(nodes), _PASSAGE_PAGE):
+        store.add(nodes[start : start + _PASSAGE_PAGE])
+        notify("writing index", min(start + _PASSAGE_PAGE, len(nodes)), len(nodes))
 
 
-def _write_units(
-    collection: Any,
-    units: list[tuple[str, int, str, str, str]],
-    offset: int,
-    embeddings: dict[int, list[float]],
-    reusable: dict[str, list[float]],
-) -> None:
-    page = 1000
-    for start in range(0, len(units), page):
-        chunk = units[start : start + page]
+def _write_units(collection: Any, units: list[SentenceUnit], vectors: _Vectors) -> None:
+    """Sentence units go straight into Chroma: nothing reads them through llama-index."""
+    for start in range(0, len(units), _UNIT_PAGE):
+        chunk = units[start : start + _UNIT_PAGE]
         collection.add(
-            ids=[f"{pid}#{position}" for pid, position, _, _, _ in chunk],
-            documents=[unit for _, _, unit, _, _ in chunk],
-            embeddings=[
-                embeddings.get(offset + start + j) or reusable[digest]
-                for j, (_, _, _, _, digest) in enumerate(chunk)
-            ],
+            ids=[unit.id for unit in chunk],
+            documents=[unit.text for unit in chunk],
+            embeddings=[vectors.of_unit(unit) for unit in chunk],
             metadatas=[
-                {"passage_id": pid, "position": position, "embed_hash": digest}
-                for pid, position, _, _, digest in chunk
+                {
+                    "passage_id": unit.passage_id,
+                    "position": unit.position,
+                    "embed_hash": unit.embed_hash,
+                }
+                for unit in chunk
             ],
         )

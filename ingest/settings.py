@@ -22,56 +22,58 @@ class _Section(BaseModel):
 
 class CorpusSettings(_Section):
     manifest: Path = Field(
-        Path("corpus/manifest.json"),
-        description="Manifest listing the documents to ingest (relative paths resolve from its folder).",
+        default=Path("corpus/manifest.json"),
+        description="Manifest listing the documents to ingest "
+        "(relative paths resolve from its folder).",
     )
 
 
 class IndexSettings(_Section):
     path: Path = Field(
-        Path(".memoqa/index"),
+        default=Path(".memoqa/index"),
         description="Folder of the embedded Chroma store; unused when chroma_host is set.",
     )
     chroma_host: str | None = Field(
-        None, description="Host of a Chroma server (`chroma run`); unset means embedded Chroma."
+        default=None,
+        description="Host of a Chroma server (`chroma run`); unset means embedded Chroma.",
     )
-    chroma_port: int = Field(8000, ge=1, le=65535, description="Port of the Chroma server.")
-    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+    chroma_port: int = Field(default=8000, ge=1, le=65535, description="Port of the Chroma server.")
+    chroma_ssl: bool = Field(default=False, description="Use HTTPS to reach the Chroma server.")
     collection_prefix: str = Field(
-        "memoqa",
+        default="memoqa",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$",
         description="Prefix of every Chroma collection this index owns.",
     )
     keep_generations: int = Field(
-        2,
+        default=2,
         ge=2,
         le=10,
         description="Index generations kept (the active one and the ones before it), so a "
         "service mid-query never loses the collection it is reading.",
     )
     lock_path: Path = Field(
-        Path(".memoqa/ingest.lock"), description="Lock file that keeps two ingests apart."
+        default=Path(".memoqa/ingest.lock"), description="Lock file that keeps two ingests apart."
     )
 
 
 class EmbeddingSettings(_Section):
     model: str = Field(
-        "all-MiniLM-L6-v2",
+        default="all-MiniLM-L6-v2",
         description="A packaged model name (see ingest.embed.PACKAGED_MODELS) or a local "
         "sentence-transformers folder.",
     )
-    batch_size: int = Field(32, ge=1, le=512, description="Passages embedded per batch.")
+    batch_size: int = Field(default=32, ge=1, le=512, description="Passages embedded per batch.")
 
 
 class ChunkingSettings(_Section):
     max_chars: int = Field(
-        1100,
+        default=1100,
         ge=300,
         le=8000,
         description="Paragraphs longer than this are split at sentence boundaries.",
     )
     min_chars: int = Field(
-        160,
+        default=160,
         ge=0,
         le=1000,
         description="Paragraphs shorter than this are merged with a neighbour in the same section.",

@@ -154,8 +154,3 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def split_sentences(text: str) -> list[str]:
     return [text[a:b] for a, b in sentence_spans(text)]
-
-
-# --- terms -------------------------------------------------------------------
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,11 @@ from service.answer.pipeline import answer_events, answer_question
 from service.answer.extractive import ExtractiveGenerator
 from service.followup import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
+
+if TYPE_CHECKING:
+    from service.answer.answerability import AnswerCheck
+    from service.llm.chat import ChatBackend
+    from service.llm.local import LocalLLM
 
 GENERATORS = ("local", "openai", "extractive")
 
@@ -114,17 +120,8 @@ def make_generator(
         rules=check != "none",
         similar=similar,
     )
-    local = None
-    if a.generator == "local" or check == "model":
-        from service.llm.local import LocalLLM
-
-        llm = settings.llm
-        local = LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads)
-    model_check = None
-    if local is not None:
-        from service.answer.answerability import AnswerCheck
-
-        model_check = AnswerCheck(local)
+    local = _local_model(settings) if a.generator == "local" or check == "model" else None
+    model_check = _answer_check(local) if local is not None else None
     checks = Checks(
         rules=check != "none",
         model=model_check if check == "model" else None,
@@ -137,48 +134,73 @@ def make_generator(
         checks.premises = PremiseCheck(extractive)
     if a.generator == "extractive":
         return extractive, checks
+    if a.generator == "local" and a.mode == "select":
+        assert model_check is not None
+        # The generator already asks the model about every sentence it quotes.
+        return _select_generator(settings, extractive, model_check, checks), checks
     from service.answer.write import LLMGenerator
+
+    backend = _chat_backend(settings, local)
+    generator = LLMGenerator(
+        backend,
+        retriever,
+        extractive,
+        max_tokens=a.max_tokens,
+        timeout_s=a.timeout_s,
+        queue_timeout_s=a.queue_timeout_s,
+    )
+    return generator, checks
+
+
+def _local_model(settings: Settings) -> LocalLLM:
+    from service.llm.local import LocalLLM
+
+    llm = settings.llm
+    return LocalLLM(llm.model_path, n_ctx=llm.n_ctx, threads=llm.threads)
+
+
+def _answer_check(local: LocalLLM) -> AnswerCheck:
+    from service.answer.answerability import AnswerCheck
+
+    return AnswerCheck(local)
+
+
+def _select_generator(
+    settings: Settings, extractive: ExtractiveGenerator, check: AnswerCheck, checks: Checks
+) -> Generator:
+    from service.answer.select import SelectGenerator
+
+    a = settings.answer
+    return SelectGenerator(
+        extractive,
+        check,
+        checks,
+        model_name="local",
+        min_confidence=a.min_confidence,
+        relevance_weight=a.relevance_weight,
+        queue_timeout_s=a.queue_timeout_s,
+    )
+
+
+def _chat_backend(settings: Settings, local: LocalLLM | None) -> ChatBackend:
+    """What a writing generator writes through: the packaged model, or an
+    OpenAI-compatible endpoint."""
     from service.llm.chat import LocalChat, OpenAIChat
 
-    backend: LocalChat | OpenAIChat
+    a = settings.answer
     if a.generator == "local":
-        assert local is not None and model_check is not None
-        if a.mode == "select":
-            from service.answer.select import SelectGenerator
-
-            generator = SelectGenerator(
-                extractive,
-                model_check,
-                checks,
-                model_name="local",
-                min_confidence=a.min_confidence,
-                relevance_weight=a.relevance_weight,
-                queue_timeout_s=a.queue_timeout_s,
-            )
-            # The generator already asked the model about every sentence it quotes.
-            return generator, checks
-        backend = LocalChat(local)
-    elif a.generator == "openai":
+        assert local is not None
+        return LocalChat(local)
+    if a.generator == "openai":
         if not a.openai_base_url or not a.openai_model:
             raise MemoqaError(
-                "the openai generator needs MEMOQA_ANSWER__OPENAI_BASE_URL and MEMOQA_ANSWER__OPENAI_MODEL"
+                "the openai generator needs MEMOQA_ANSWER__OPENAI_BASE_URL and "
+                "MEMOQA_ANSWER__OPENAI_MODEL"
             )
         key = a.openai_api_key.get_secret_value() if a.openai_api_key else None
-        backend = OpenAIChat(a.openai_base_url, a.openai_model, key, a.timeout_s)
-    else:
-        raise MemoqaError(
-            f"unknown answer generator '{a.generator}'; choose one of: {', '.join(GENERATORS)}"
-        )
-    return (
-        LLMGenerator(
-            backend,
-            retriever,
-            extractive,
-            max_tokens=a.max_tokens,
-            timeout_s=a.timeout_s,
-            queue_timeout_s=a.queue_timeout_s,
-        ),
-        checks,
+        return OpenAIChat(a.openai_base_url, a.openai_model, key, a.timeout_s)
+    raise MemoqaError(
+        f"unknown answer generator '{a.generator}'; choose one of: {', '.join(GENERATORS)}"
     )
 
 

@@ -49,6 +49,53 @@ class RetrievalOptions:
     w_list: float = 0.05  # a bullet list, when the question asks for several items
 
 
+@dataclass
+class _Pool:
+    """The candidates of one search, with the signals they were found by."""
+
+    ids: list[str]
+    dense: dict[str, float]  # passage id -> cosine similarity to the query
+    bm25: np.ndarray  # BM25 score of every passage, in the lexical index's order
+    fused: dict[str, float]  # passage id -> reciprocal-rank fusion score
+
+
+def _rerank_score(
+    opt: RetrievalOptions,
+    query: Query,
+    passage: StoredPassage,
+    cosine: float,
+    best_sentence: float,
+    cover: float,
+) -> float:
+    """A passage's relevance in [0, 1]: its best sentence, itself, the concepts it
+    names and the quoted phrases it holds, weighted."""
+    phrases = [p.lower() for p in query.phrases]
+    text = re.sub(r"\s+", " ", passage.text.lower())
+    phrase = sum(p in text for p in phrases) / len(phrases) if phrases else 0.0
+    score = (
+        opt.w_sentence * max(best_sentence, cosine, 0.0)
+        + opt.w_passage * max(cosine, 0.0)
+        + opt.w_coverage * cover
+        + opt.w_phrase * phrase
+        + (opt.w_list if query.wants_list and passage.kind == "list" else 0.0)
+    )
+    return min(score, 1.0)
+
+
+def _diverse(hits: list[Hit], lexical: LexicalIndex, threshold: float) -> list[Hit]:
+    """Hits in order, without those nearly identical to a better one."""
+    kept: list[Hit] = []
+    for hit in hits:
+        terms = lexical.shown[lexical.position[hit.passage.id]]
+        if any(
+            _jaccard(terms, lexical.shown[lexical.position[h.passage.id]]) >= threshold
+            for h in kept
+        ):
+            continue
+        kept.append(hit)
+    return kept
+
+
 @dataclass(frozen=True)
 class Hit:
     passage: StoredPassage
@@ -187,12 +234,54 @@ class Retriever:
         snapshot, lexical, _ = self._state()
         query = self.analyse(question)
         vector = np.asarray(self.embedder.embed_query(query.dense_text), dtype=np.float32)
-        n = max(opt.candidates, k)
+        pool = self._candidates(snapshot, lexical, query, vector, max(opt.candidates, k), opt)
+        sentences = snapshot.sentences() if opt.rerank else None
+        hits = []
+        for pid in pool.ids:
+            i = lexical.position.get(pid)
+            if i is None:
+                continue
+            passage = lexical.passages[i]
+            cover = lexical.coverage(query, lexical.terms[i])
+            cosine = pool.dense.get(pid, 0.0)
+            best_sentence = 0.0
+            if sentences is not None and pid in sentences.vectors:
+                best_sentence = float(np.max(sentences.vectors[pid] @ vector))
+            if opt.rerank:
+                score = _rerank_score(opt, query, passage, cosine, best_sentence, cover)
+            elif opt.dense and opt.lexical:
+                score = pool.fused[pid] / max(pool.fused.values(), default=1.0)
+            elif opt.dense:
+                score = max(cosine, 0.0)
+            else:
+                score = float(pool.bm25[i] / (pool.bm25.max() or 1.0))
+            hits.append(
+                Hit(passage, score, round(cosine, 4), round(cover, 4), round(best_sentence, 4))
+            )
+        if opt.rerank:
+            hits = self._fold_endnotes(hits, query)
+        hits.sort(key=lambda h: h.score, reverse=True)
+        if opt.diversity < 1.0:
+            hits = _diverse(hits, lexical, opt.diversity)
+        if opt.companions and query.source:
+            hits = self._with_companions(hits, k, snapshot)
+        return SearchResult(hits[:k], vector, query)
 
+    def _candidates(
+        self,
+        snapshot: Snapshot,
+        lexical: LexicalIndex,
+        query: Query,
+        vector: np.ndarray,
+        n: int,
+        opt: RetrievalOptions,
+    ) -> _Pool:
+        """Dense and lexical candidates fused by reciprocal rank; when reranking,
+        an endnote brings the passages that cite it; every candidate gets its
+        dense similarity."""
         dense = self._dense(snapshot, vector, n) if opt.dense else {}
         bm25 = lexical.scores(query.terms) if opt.lexical else np.zeros(len(lexical.ids))
         lexical_top = [lexical.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
-
         fused: dict[str, float] = {}
         for ranking in (list(dense), lexical_top):
             for rank, pid in enumerate(ranking):
@@ -203,66 +292,12 @@ class Retriever:
                 i = lexical.position.get(pid)
                 if i is not None and lexical.passages[i].kind == "endnote":
                     candidates += [c for c in lexical.passages[i].cited_by if c not in candidates]
-
         missing = [pid for pid in candidates if pid not in dense]
         if missing:
             got = snapshot.collection.get(ids=missing, include=["embeddings"])
             for pid, emb in zip(got["ids"], got["embeddings"], strict=True):
                 dense[pid] = float(np.dot(np.asarray(emb, dtype=np.float32), vector))
-
-        sentences = snapshot.sentences() if opt.rerank else None
-        phrases = [p.lower() for p in query.phrases]
-        top_fused = max(fused.values(), default=1.0)
-        hits = []
-        for pid in candidates:
-            i = lexical.position.get(pid)
-            if i is None:
-                continue
-            passage = lexical.passages[i]
-            cover = lexical.coverage(query, lexical.terms[i])
-            cosine = dense.get(pid, 0.0)
-            best_sentence = 0.0
-            if sentences is not None and pid in sentences.vectors:
-                best_sentence = float(np.max(sentences.vectors[pid] @ vector))
-            if opt.rerank:
-                phrase = (
-                    sum(p in re.sub(r"\s+", " ", passage.text.lower()) for p in phrases) / len(phrases)
-                    if phrases
-                    else 0.0
-                )
-                score = (
-                    opt.w_sentence * max(best_sentence, cosine, 0.0)
-                    + opt.w_passage * max(cosine, 0.0)
-                    + opt.w_coverage * cover
-                    + opt.w_phrase * phrase
-                    + (opt.w_list if query.wants_list and passage.kind == "list" else 0.0)
-                )
-                score = min(score, 1.0)
-            elif opt.dense and opt.lexical:
-                score = fused[pid] / top_fused
-            elif opt.dense:
-                score = max(cosine, 0.0)
-            else:
-                score = float(bm25[i] / (bm25.max() or 1.0))
-            hits.append(Hit(passage, score, round(cosine, 4), round(cover, 4), round(best_sentence, 4)))
-        if opt.rerank:
-            hits = self._fold_endnotes(hits, query)
-        hits.sort(key=lambda h: h.score, reverse=True)
-
-        if opt.diversity < 1.0:
-            kept: list[Hit] = []
-            for hit in hits:
-                terms = lexical.shown[lexical.position[hit.passage.id]]
-                if any(
-                    _jaccard(terms, lexical.shown[lexical.position[h.passage.id]]) >= opt.diversity
-                    for h in kept
-                ):
-                    continue
-                kept.append(hit)
-            hits = kept
-        if opt.companions and query.source:
-            hits = self._with_companions(hits, k, snapshot)
-        return SearchResult(hits[:k], vector, query)
+        return _Pool(candidates, dense, bm25, fused)
 
     def _fold_endnotes(self, hits: list[Hit], query: Query) -> list[Hit]:
         by_id = {h.passage.id: h for h in hits}

@@ -1,4 +1,5 @@
-"""Reading the index: a snapshot of the active generation (its passages, documents and sentence vectors), reopened when ingest switches generations."""
+"""Reading the index: a snapshot of the active generation (its passages, documents
+and sentence vectors), reopened when ingest switches generations."""
 
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ class SentenceVectors:
 
     units: dict[str, list[str]]
     vectors: dict[str, Any]  # passage id -> numpy matrix, one row per unit
-
 
 
 @dataclass
@@ -102,7 +102,6 @@ class Snapshot:
         return [notes[n] for n in numbers if n in notes]
 
 
-
 class IndexReader:
     """Opens the active generation and follows the registry when ingest switches it.
 
@@ -131,8 +130,10 @@ class IndexReader:
                 f"the index ({info.collection}) has schema {info.schema}, this memoqa reads "
                 f"schema {SCHEMA_VERSION}: run `memoqa ingest --force`"
             )
-        if info.embed_model != self.model.name or info.embed_dim != self.dim or (
-            info.embed_fingerprint != self.model.fingerprint
+        if (
+            info.embed_model != self.model.name
+            or info.embed_dim != self.dim
+            or info.embed_fingerprint != self.model.fingerprint
         ):
             raise IndexMismatchError(
                 f"the index was built with embedding model '{info.embed_model}' "
@@ -152,7 +153,9 @@ class IndexReader:
                 raise
             except Exception as exc:
                 self._reset()
-                raise IndexUnavailableError(f"cannot read {describe(self.settings)}: {exc}") from exc
+                raise IndexUnavailableError(
+                    f"cannot read {describe(self.settings)}: {exc}"
+                ) from exc
             if name is None:
                 raise IndexNotReadyError(
                     f"{describe(self.settings)} holds no index yet: run `memoqa ingest`"
@@ -165,7 +168,9 @@ class IndexReader:
             except IndexMismatchError:
                 raise
             except Exception as exc:
-                raise IndexNotReadyError(f"the active index {name} cannot be opened: {exc}") from exc
+                raise IndexNotReadyError(
+                    f"the active index {name} cannot be opened: {exc}"
+                ) from exc
             self.check_compatible(info)
             if collection.count() == 0:
                 raise IndexNotReadyError(f"the active index {name} is empty: run `memoqa ingest`")
@@ -187,4 +192,3 @@ class IndexReader:
         """Forget the open snapshot (after its collection vanished)."""
         with self._lock:
             self._snapshot = None
-

@@ -1,4 +1,5 @@
-"""What the index stores, as records: the generation's description, one record per document, one per passage."""
+"""What the index stores, as records: the generation's description, one record per
+document, one per passage."""
 
 from __future__ import annotations
 
@@ -15,10 +16,8 @@ from ingest.errors import (
 SCHEMA_VERSION = 1
 
 
-
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,6 @@ class IndexInfo:
                 f"collection {collection} was not written by this version of memoqa "
                 f"(missing {exc}); run `memoqa ingest --force`"
             ) from exc
-
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,6 @@ class DocumentRecord:
         )
 
 
-
 def passage_metadata(p: Passage, document_title: str, embed_hash: str) -> dict[str, Any]:
     """Flat metadata (Chroma takes scalars only; lists travel as JSON)."""
     return {
@@ -126,7 +123,6 @@ def passage_metadata(p: Passage, document_title: str, embed_hash: str) -> dict[s
         "claim": p.claim,
         "embed_hash": embed_hash,
     }
-
 
 
 @dataclass(frozen=True)
@@ -160,7 +156,7 @@ class StoredPassage:
             section=str(meta.get("section", "")),
             text=text,
             endnotes=tuple(json.loads(meta.get("endnotes", "[]"))),
-            spans=tuple(tuple(s) for s in json.loads(meta.get("spans", "[]"))),  # type: ignore[misc]
+            spans=tuple(tuple(s) for s in json.loads(meta.get("spans", "[]"))),
             char_start=int(meta.get("char_start", 0)),
             char_end=int(meta.get("char_end", 0)),
             order=int(meta.get("order", 0)),
@@ -183,4 +179,3 @@ class StoredPassage:
     @property
     def section_path(self) -> tuple[str, ...]:
         return tuple(self.section.split(SECTION_SEPARATOR)) if self.section else ()
-

@@ -45,7 +45,7 @@ def describe(settings: IndexSettings) -> str:
 def forget_clients() -> None:
     """Drop chromadb's per-process client cache, so the next connect opens the
     store afresh (after it was repaired, replaced or restarted)."""
-    from chromadb.api.client import SharedSystemClient
+    from chromadb.api.shared_system_client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
 
@@ -74,9 +74,6 @@ def connect(settings: IndexSettings, *, create: bool = False) -> Any:
         raise
     except Exception as exc:  # chromadb raises many types for one cause: unreachable
         raise IndexUnavailableError(f"cannot open {describe(settings)}: {exc}") from exc
-
-
-# --- passages <-> Chroma records ---------------------------------------------
 
 
 # --- the store ---------------------------------------------------------------
@@ -153,7 +150,10 @@ class IndexStore:
     def documents(self, name: str) -> list[DocumentRecord]:
         docs = self.client.get_collection(name + _DOCS_SUFFIX, embedding_function=None)
         got = docs.get(include=["metadatas"])
-        records = [DocumentRecord.from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)]
+        records = [
+            DocumentRecord.from_metadata(i, m)
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        ]
         return sorted(records, key=lambda r: r.id)
 
     def activate(self, name: str) -> None:
@@ -211,8 +211,3 @@ def iter_records(collection: Any, *, include_embeddings: bool = False) -> Iterat
         if len(got["ids"]) < page:
             return
         offset += page
-
-
-# --- reading the active generation (the service side) ------------------------
-
-

@@ -9,7 +9,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -80,14 +80,44 @@ def create_app(
     engine_factory: Callable[[Settings], Engine] = build_engine,
 ) -> FastAPI:
     settings = settings or get_settings()
+    app = FastAPI(
+        title="memoqa",
+        version="1",
+        summary="Answers questions over policy papers, citing passages and their endnote sources.",
+        lifespan=_lifespan(settings, engine_factory),
+    )
+    app.state.engine = None
+    app.state.settings = settings
+    app.state.conversations = ConversationStore()
+    app.state.guard = _guard(settings)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        """The chat page for analysts (no build step, no asset from the internet)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.middleware("http")(_request_log)
+    app.exception_handler(MemoqaError)(_memoqa_error)
+    app.exception_handler(httpx.TransportError)(_store_unreachable)
+    app.add_middleware(BodyLimit, max_bytes=settings.security.max_body_bytes)
+    return app
+
+
+def _guard(settings: Settings) -> Guard:
     security = settings.security
-    guard = Guard(
+    return Guard(
         load_keys(security.keys_file, security.keys),
         rate_per_minute=security.rate_per_minute,
         burst=security.burst,
         concurrent_answers=security.concurrent_answers,
     )
 
+
+def _lifespan(
+    settings: Settings, engine_factory: Callable[[Settings], Engine]
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A missing model or embedder fails here, at start, not at the first request.
@@ -100,82 +130,64 @@ def create_app(
         yield
         app.state.engine = None
 
-    app = FastAPI(
-        title="memoqa",
-        version="1",
-        summary="Answers questions over policy papers, citing passages and their endnote sources.",
-        lifespan=lifespan,
+    return lifespan
+
+
+async def _request_log(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """Every request logged as one JSON line with its request id (echoed in
+    `x-request-id`); an error no handler turned into a response becomes a 500
+    that names the id, never a stack trace."""
+    rid = request.headers.get("x-request-id", "")[:64]
+    if not rid.replace("-", "").isalnum():
+        rid = uuid.uuid4().hex[:16]
+    request.state.request_id = rid
+    started = time.perf_counter()
+    try:
+        response = await call_next(request)
+    except Exception:  # anything a handler did not turn into a response
+        log.error("unhandled error", exc_info=True, extra={"fields": {"request_id": rid}})
+        response = JSONResponse({"detail": f"internal error (request id {rid})"}, status_code=500)
+    response.headers["x-request-id"] = rid
+    log.info(
+        "request",
+        extra={
+            "fields": {
+                "request_id": rid,
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000, 1),
+                "caller": getattr(request.state, "caller", None),
+            }
+        },
     )
-    app.state.engine = None
-    app.state.conversations = ConversationStore()
-    app.state.guard = guard
-    app.state.settings = settings
-    for router in ROUTERS:
-        app.include_router(router)
+    return response
 
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        """The chat page for analysts (no build step, no asset from the internet)."""
-        return FileResponse(STATIC / "index.html", media_type="text/html")
 
-    @app.middleware("http")
-    async def request_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id", "")[:64]
-        if not rid.replace("-", "").isalnum():
-            rid = uuid.uuid4().hex[:16]
-        request.state.request_id = rid
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:  # anything a handler did not turn into a response
-            log.error("unhandled error", exc_info=True, extra={"fields": {"request_id": rid}})
-            response = JSONResponse(
-                {"detail": f"internal error (request id {rid})"}, status_code=500
-            )
-        response.headers["x-request-id"] = rid
-        log.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": rid,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                    "caller": getattr(request.state, "caller", None),
-                }
-            },
-        )
-        return response
+async def _memoqa_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 400)
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers = retry_after_header(exc)
+    elif isinstance(exc, AuthError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, GeneratorBusy):
+        headers = {"Retry-After": "5"}
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    @app.exception_handler(MemoqaError)
-    async def memoqa_error(request: Request, exc: MemoqaError) -> JSONResponse:
-        status = next((s for t, s in _STATUS.items() if isinstance(exc, t)), 400)
-        headers = {}
-        if isinstance(exc, RateLimited):
-            headers = retry_after_header(exc)
-        elif isinstance(exc, AuthError):
-            headers = {"WWW-Authenticate": "Bearer"}
-        elif isinstance(exc, GeneratorBusy):
-            headers = {"Retry-After": "5"}
-        return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    @app.exception_handler(httpx.TransportError)
-    async def store_unreachable(request: Request, exc: httpx.TransportError) -> JSONResponse:
-        # The Chroma server went away mid-request: not ready, not a server bug.
-        engine = getattr(request.app.state, "engine", None)
-        if engine is not None:
-            engine.index.invalidate()
-        return JSONResponse(
-            {"detail": "the index store is unreachable; retry shortly"},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
-
-    app.add_middleware(BodyLimit, max_bytes=security.max_body_bytes)
-    return app
+async def _store_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    # The Chroma server went away mid-request: not ready, not a server bug.
+    engine = getattr(request.app.state, "engine", None)
+    if engine is not None:
+        engine.index.invalidate()
+    return JSONResponse(
+        {"detail": "the index store is unreachable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
 
 
 def app_from_env() -> FastAPI:

@@ -48,7 +48,10 @@ def test_bad_files_are_named(tmp_path, content, message):
     "manifest_text, message",
     [
         ("{not json", "not valid JSON"),
-        (json.dumps({"documents": [{"id": "Bad Id!", "file": "a.md", "title": "t"}]}), "invalid manifest"),
+        (
+            json.dumps({"documents": [{"id": "Bad Id!", "file": "a.md", "title": "t"}]}),
+            "invalid manifest",
+        ),
         (json.dumps({"documents": [{"file": "a.md", "title": "t"}]}), "invalid manifest"),
         (json.dumps({"documents": []}), "lists no documents"),
         (json.dumps({"documents": [entry(), entry()]}), "duplicate document ids"),

@@ -15,7 +15,9 @@ def parsed(memo_text):
 
 
 def test_title_and_no_warnings(parsed):
-    assert parsed.title == "Sino-Russian Interactions Regarding the Shanghai Cooperation Organization"
+    assert (
+        parsed.title == "Sino-Russian Interactions Regarding the Shanghai Cooperation Organization"
+    )
     assert parsed.warnings == []
 
 
@@ -23,7 +25,8 @@ def test_all_73_endnotes_with_urls(parsed, memo_text):
     assert sorted(parsed.endnotes) == list(range(1, 74))
     for number, note in parsed.endnotes.items():
         assert note.text, number
-        assert note.urls or number in {25, 30, 34, 58, 61, 68}, number  # short-form notes have no URL
+        short_form = number in {25, 30, 34, 58, 61, 68}  # short-form notes have no URL
+        assert note.urls or short_form, number
         for url in note.urls:
             assert url.startswith(("http://", "https://")), url
             assert "\\" not in url, url
@@ -73,7 +76,11 @@ def test_sections_and_heading_paths(parsed):
 
 
 def test_boxed_lists_stay_with_their_heading_and_body_resumes(parsed):
-    lists = {u.section: [clean_inline(p.text) for p in u.pieces] for u in parsed.units if u.kind == "list"}
+    lists = {
+        u.section: [clean_inline(p.text) for p in u.pieces]
+        for u in parsed.units
+        if u.kind == "list"
+    }
     assert lists[("Russian Goals", "Moscow's Objectives Regarding the SCO")] == [
         "Promote non-Western international institutions",
         "Highlight Russia's international prominence",
@@ -83,7 +90,9 @@ def test_boxed_lists_stay_with_their_heading_and_body_resumes(parsed):
     ]
     assert len(lists[("Chinese Means", "Beijing’s Means of Influence Concerning the SCO")]) == 7
     assert len(lists[("Takeaways",)]) == 4
-    after = next(u for u in parsed.units if clean_inline(u.raw).startswith("The previous month, Putin said"))
+    after = next(
+        u for u in parsed.units if clean_inline(u.raw).startswith("The previous month, Putin said")
+    )
     assert after.section == ("Russian Goals",)
 
 
@@ -111,7 +120,11 @@ def test_page_break_paragraphs_are_repaired(parsed):
 
 def test_figures_keep_their_source_lines(parsed):
     figures = [u for u in parsed.units if u.kind == "figure"]
-    assert [clean_inline(f.pieces[0].text)[:9] for f in figures] == ["Figure 1.", "Figure 2.", "Figure 3."]
+    assert [clean_inline(f.pieces[0].text)[:9] for f in figures] == [
+        "Figure 1.",
+        "Figure 2.",
+        "Figure 3.",
+    ]
     assert all(clean_inline(f.pieces[1].text).startswith("Source:") for f in figures)
     assert figures[0].section == ("History and Structure",)
 

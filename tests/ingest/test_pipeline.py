@@ -28,7 +28,9 @@ The second finding concerns rail freight between Almaty and Urumqi.
 def two_docs(corpus_dir):
     (corpus_dir / "second.md").write_text(SECOND)
     manifest = json.loads((corpus_dir / "manifest.json").read_text())
-    manifest["documents"].append({"id": "second-paper", "file": "second.md", "title": "A Second Paper"})
+    manifest["documents"].append(
+        {"id": "second-paper", "file": "second.md", "title": "A Second Paper"}
+    )
     (corpus_dir / "manifest.json").write_text(json.dumps(manifest))
     return corpus_dir
 
@@ -45,7 +47,10 @@ def ids_in(settings):
 def test_ingest_then_rerun_changes_nothing(settings, two_docs, hash_embedder):
     first = run_ingest(settings, embedder=hash_embedder)
     assert first.changed and first.embedded == first.passages
-    assert {d.id: d.status for d in first.documents} == {"weitz-2025-sco": "added", "second-paper": "added"}
+    assert {d.id: d.status for d in first.documents} == {
+        "weitz-2025-sco": "added",
+        "second-paper": "added",
+    }
     expected = {p.id for item in prepare(settings) for p in item.passages}
     assert ids_in(settings) == expected
 

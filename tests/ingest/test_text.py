@@ -1,5 +1,5 @@
-from service.text import Tokenizer, entities, mentions
 from ingest.text import clean_inline, extract_urls, markers_in, split_sentences, superscript_markers
+from service.text import Tokenizer, entities, mentions
 
 
 def test_sentences_keep_markers_quotes_and_abbreviations():
@@ -18,11 +18,17 @@ def test_sentences_keep_markers_quotes_and_abbreviations():
 
 
 def test_superscript_sentences_split_after_the_marker():
-    assert split_sentences("It opened in 2004.⁷ The RATS grew.") == ["It opened in 2004.⁷", "The RATS grew."]
+    assert split_sentences("It opened in 2004.⁷ The RATS grew.") == [
+        "It opened in 2004.⁷",
+        "The RATS grew.",
+    ]
 
 
 def test_clean_inline_renders_markers_links_and_escapes():
-    raw = "A *record* \\$890 billion.<sup>46</sup> See [http://x.cn/A\\\\_1](http://x.cn/A\\\\_1) and <https://y.org/b>."
+    raw = (
+        "A *record* \\$890 billion.<sup>46</sup> "
+        "See [http://x.cn/A\\\\_1](http://x.cn/A\\\\_1) and <https://y.org/b>."
+    )
     assert clean_inline(raw) == "A record $890 billion.⁴⁶ See http://x.cn/A_1 and https://y.org/b."
     assert clean_inline(raw, markers="strip").startswith("A record $890 billion. See")
     assert markers_in(raw) == [46]
