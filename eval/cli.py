@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import shutil
 import time
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ingest.errors import MemoqaError
+from eval.settings import EvalSettings
 from eval.settings import get_settings as get_eval_settings
+from ingest.errors import MemoqaError
 from service.cli.app import err, fail, out, progress_bars, settings_with
+
+if TYPE_CHECKING:
+    from eval.dataset import EvalItem
+    from eval.report import Comparison
+    from eval.runner import EvalConfig, RunResult
+    from service.engine import Engine
 
 eval_app = typer.Typer(help="Evaluate answers and retrieval against the curated question set.")
 
@@ -21,42 +29,83 @@ def register(app: typer.Typer) -> None:
     """Add `memoqa eval` to the `memoqa` command."""
     app.add_typer(eval_app, name="eval")
 
+
 PROFILES = {
     "ci": {"judged": "slice", "split": "all"},
     "full": {"judged": "all", "split": "all"},
 }
 HERE = Path(__file__).parent
+SUMMARY_COLUMNS = (
+    "n",
+    "hit@5",
+    "mrr@10",
+    "key_facts",
+    "correct",
+    "refused",
+    "faithfulness",
+    "citation_recall",
+)
+
+Profile = Annotated[str, typer.Option(help="ci (judged metrics on a fixed slice) or full.")]
+Split = Annotated[str | None, typer.Option(help="dev, test or all.")]
+Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")]
+Judged = Annotated[str | None, typer.Option(help="none, slice or all.")]
+JudgeUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible judge endpoint.")]
+JudgeModel = Annotated[str | None, typer.Option(help="Model name at that endpoint.")]
+JudgeKey = Annotated[str | None, typer.Option(help="API key for that endpoint.")]
+Url = Annotated[str | None, typer.Option(help="Evaluate a running server over HTTP.")]
+OutDir = Annotated[Path | None, typer.Option("--out", help="Output folder.")]
+Baseline = Annotated[Path | None, typer.Option(help="Baseline to compare with.")]
+UpdateBaseline = Annotated[bool, typer.Option(help="Write this run as the baseline.")]
+Report = Annotated[Path | None, typer.Option(help="Also copy the Markdown report here.")]
+Questions = Annotated[Path, typer.Option(help="Question set (JSON Lines).")]
+Metrics = Annotated[
+    str | None,
+    typer.Option(help="Judged metrics to score, comma-separated (default: all of them)."),
+]
 
 
 @eval_app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
-    profile: Annotated[str, typer.Option(help="ci (judged metrics on a fixed slice) or full.")] = "ci",
-    split: Annotated[str | None, typer.Option(help="dev, test or all.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
-    judged: Annotated[str | None, typer.Option(help="none, slice or all.")] = None,
-    judge_url: Annotated[str | None, typer.Option(help="OpenAI-compatible judge endpoint.")] = None,
-    judge_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
-    judge_key: Annotated[str | None, typer.Option(help="API key for that endpoint.")] = None,
-    url: Annotated[str | None, typer.Option(help="Evaluate a running server over HTTP.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder.")] = None,
-    baseline: Annotated[Path | None, typer.Option(help="Baseline to compare with.")] = None,
-    update_baseline: Annotated[bool, typer.Option(help="Write this run as the baseline.")] = False,
-    report: Annotated[Path | None, typer.Option(help="Also copy the Markdown report here.")] = None,
-    questions: Annotated[Path, typer.Option(help="Question set (JSON Lines).")] = HERE / "questions.jsonl",
-    metrics: Annotated[
-        str | None,
-        typer.Option(help="Judged metrics to score, comma-separated (default: all of them)."),
-    ] = None,
+    profile: Profile = "ci",
+    split: Split = None,
+    limit: Limit = None,
+    judged: Judged = None,
+    judge_url: JudgeUrl = None,
+    judge_model: JudgeModel = None,
+    judge_key: JudgeKey = None,
+    url: Url = None,
+    out_dir: OutDir = None,
+    baseline: Baseline = None,
+    update_baseline: UpdateBaseline = False,
+    report: Report = None,
+    questions: Questions = HERE / "questions.jsonl",
+    metrics: Metrics = None,
 ) -> None:
     """Run the evaluation; with --baseline, exit 1 when quality regressed."""
     if ctx.invoked_subcommand is not None:
         return
-    from eval.client import Client, HttpClient, InProcessClient
-    from eval.dataset import JUDGE_CASES, load_items
-    from eval.judge import build_judge
-    from eval.report import compare, load_baseline, update_baseline as write_baseline, write_reports
-    from eval.runner import EvalConfig, run_eval
+    config = _config(profile, split, limit, judged, metrics)
+    judge = {"base_url": judge_url, "model": judge_model, "api_key": judge_key}
+    settings = settings_with(get_eval_settings, judge=judge)
+    items = _load(questions)
+    target = out_dir or Path("eval/runs") / profile
+    result = _run(items, config, settings, url, target)
+    comparison = None
+    if baseline is not None and not update_baseline:
+        comparison = _compare(result, baseline, profile)
+    _write(result, comparison, target, report)
+    if update_baseline:
+        _update_baseline(result, baseline or HERE / "baseline.json", profile)
+    if comparison is not None:
+        _gate(comparison)
+
+
+def _config(
+    profile: str, split: str | None, limit: int | None, judged: str | None, metrics: str | None
+) -> EvalConfig:
+    from eval.runner import EvalConfig
 
     if profile not in PROFILES:
         raise fail(f"unknown profile '{profile}': choose ci or full", 2)
@@ -69,29 +118,54 @@ def evaluate(
     if config.split not in ("dev", "test", "all") or config.judged not in ("none", "slice", "all"):
         raise fail("--split is dev, test or all; --judged is none, slice or all", 2)
     if metrics:
-        from eval.runner import JUDGED_METRICS
+        config.metrics = _judged_metrics(metrics)
+    return config
 
-        chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
-        unknown = [m for m in chosen if m not in JUDGED_METRICS]
-        if unknown or not chosen:
-            raise fail(f"unknown judged metric(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(JUDGED_METRICS)}", 2)
-        config.metrics = chosen
-    settings = settings_with(get_eval_settings, judge={"base_url": judge_url, "model": judge_model, "api_key": judge_key})
+
+def _judged_metrics(metrics: str) -> tuple[str, ...]:
+    from eval.runner import JUDGED_METRICS
+
+    chosen = tuple(m.strip() for m in metrics.split(",") if m.strip())
+    unknown = [m for m in chosen if m not in JUDGED_METRICS]
+    if unknown or not chosen:
+        raise fail(
+            f"unknown judged metric(s) {', '.join(unknown) or '(none)'}: "
+            f"choose from {', '.join(JUDGED_METRICS)}",
+            2,
+        )
+    return chosen
+
+
+def _load(questions: Path) -> list[EvalItem]:
+    from eval.dataset import load_items
+
     try:
-        items = load_items(questions)
+        return load_items(questions)
     except (OSError, ValueError) as exc:
         raise fail(str(exc), 2) from exc
-    target = out_dir or Path("eval/runs") / profile
 
-    def judge_factory() -> Any:
-        return build_judge(settings.judge, settings.llm)
 
-    def embeddings_factory() -> Any:
-        from ragas.embeddings import LlamaIndexEmbeddingsWrapper
+def _build_judge(settings: EvalSettings) -> Any:
+    from eval.judge import build_judge
 
-        from ingest.embed import load_embedder
+    return build_judge(settings.judge, settings.llm)
 
-        return LlamaIndexEmbeddingsWrapper(load_embedder(settings.embedding.model).model)
+
+def _build_embeddings(settings: EvalSettings) -> Any:
+    from ragas.embeddings import LlamaIndexEmbeddingsWrapper
+
+    from ingest.embed import load_embedder
+
+    return LlamaIndexEmbeddingsWrapper(load_embedder(settings.embedding.model).model)
+
+
+def _run(
+    items: list[EvalItem], config: EvalConfig, settings: EvalSettings, url: str | None, target: Path
+) -> RunResult:
+    """The run itself, its progress shown; a failure of the system under test ends it."""
+    from eval.client import Client, HttpClient, InProcessClient
+    from eval.dataset import JUDGE_CASES
+    from eval.runner import run_eval
 
     started = time.perf_counter()
     with progress_bars(transient=False) as notify:
@@ -102,8 +176,8 @@ def evaluate(
                 config,
                 client,
                 target,
-                judge_factory=judge_factory if config.judged != "none" else None,
-                embeddings_factory=embeddings_factory,
+                judge_factory=partial(_build_judge, settings) if config.judged != "none" else None,
+                embeddings_factory=partial(_build_embeddings, settings),
                 judge_cases=JUDGE_CASES,
                 judge_timeout_s=settings.judge.timeout_s,
                 progress=notify,
@@ -111,55 +185,71 @@ def evaluate(
         except MemoqaError as exc:
             raise fail(str(exc)) from exc
     result.seconds["total"] = round(time.perf_counter() - started, 1)
+    return result
 
-    comparison = None
-    if baseline is not None and not update_baseline:
-        section = load_baseline(baseline, profile)
-        if section is None:
-            raise fail(f"{baseline} has no '{profile}' baseline: run with --update-baseline first", 2)
-        comparison = compare(result, section)
+
+def _compare(result: RunResult, baseline: Path, profile: str) -> Comparison:
+    from eval.report import compare, load_baseline
+
+    section = load_baseline(baseline, profile)
+    if section is None:
+        raise fail(f"{baseline} has no '{profile}' baseline: run with --update-baseline first", 2)
+    return compare(result, section)
+
+
+def _write(
+    result: RunResult, comparison: Comparison | None, target: Path, report: Path | None
+) -> None:
+    from eval.report import write_reports
+
     paths = write_reports(target, result, comparison)
     _print_summary(result)
     out.print(f"report: {paths['markdown']} and {paths['html']}; rows: {paths['rows']}")
     if report is not None:
         shutil.copyfile(paths["markdown"], report)
-    if update_baseline:
-        path = baseline or HERE / "baseline.json"
-        write_baseline(path, result)
-        out.print(f"baseline '{profile}' written to {path}")
-    if comparison is not None:
-        for note in comparison.notes:
-            out.print(f"[yellow]note:[/] {note}")
-        for line in comparison.improvements:
-            out.print(f"[green]improved[/] {line}")
-        for line in comparison.question_regressions:
-            out.print(f"[yellow]question regressed[/] {line}")
-        for line in comparison.regressions:
-            out.print(f"[bold red]REGRESSION[/] {line}")
-        if comparison.failed:
-            raise typer.Exit(1)
-        out.print("no regression against the baseline")
 
 
-def _print_summary(result: Any) -> None:
+def _update_baseline(result: RunResult, path: Path, profile: str) -> None:
+    from eval.report import update_baseline
+
+    update_baseline(path, result)
+    out.print(f"baseline '{profile}' written to {path}")
+
+
+def _gate(comparison: Comparison) -> None:
+    """Print the comparison; exit 1 when it found a regression."""
+    for note in comparison.notes:
+        out.print(f"[yellow]note:[/] {note}")
+    for line in comparison.improvements:
+        out.print(f"[green]improved[/] {line}")
+    for line in comparison.question_regressions:
+        out.print(f"[yellow]question regressed[/] {line}")
+    for line in comparison.regressions:
+        out.print(f"[bold red]REGRESSION[/] {line}")
+    if comparison.failed:
+        raise typer.Exit(1)
+    out.print("no regression against the baseline")
+
+
+def _print_summary(result: RunResult) -> None:
     from eval.dataset import KINDS
 
     agg = result.aggregates
-    columns = ["n", "hit@5", "mrr@10", "key_facts", "correct", "refused", "faithfulness", "citation_recall"]
-    out.print(f"{'group':20}" + "".join(f"{c:>16}" for c in columns))
+    out.print(f"{'group':20}" + "".join(f"{c:>16}" for c in SUMMARY_COLUMNS))
     for group in ["all", *[f"kind:{k}" for k in KINDS], "split:dev", "split:test"]:
         row = agg.get(group)
         if not row:
             continue
         cells = []
-        for c in columns:
+        for c in SUMMARY_COLUMNS:
             v = row.get(c)
             cells.append(f"{'–' if v is None else (f'{v:.3f}' if isinstance(v, float) else v):>16}")
         out.print(f"{group:20}" + "".join(cells))
     r = agg["refusal"]
     out.print(
-        f"refusal: unanswerable and near misses refused {r['unanswerable_refused']}, answerable wrongly "
-        f"refused {r['answerable_wrongly_refused']}, precision {r['refusal_precision']}"
+        f"refusal: unanswerable and near misses refused {r['unanswerable_refused']}, "
+        f"answerable wrongly refused {r['answerable_wrongly_refused']}, "
+        f"precision {r['refusal_precision']}"
     )
     partial, premise = agg.get("kind:partial", {}), agg.get("kind:premise", {})
     if partial or premise:
@@ -169,19 +259,20 @@ def _print_summary(result: Any) -> None:
             f"{premise.get('premise_handled')}, flagged {premise.get('premise_flagged')}"
         )
     if result.judge_check:
-        out.print(f"judge accuracy on {result.judge_check['cases']} support cases: {result.judge_check['accuracy']}")
+        check = result.judge_check
+        out.print(f"judge accuracy on {check['cases']} support cases: {check['accuracy']}")
     out.print(f"time: {result.seconds}")
 
 
 @eval_app.command("retrieval")
 def retrieval(
     split: Annotated[str, typer.Option(help="dev, test or all.")] = "test",
-    questions: Annotated[Path, typer.Option(help="Question set (JSON Lines).")] = HERE / "questions.jsonl",
+    questions: Questions = HERE / "questions.jsonl",
     calibrate: Annotated[bool, typer.Option(help="Also tabulate the refusal threshold.")] = True,
 ) -> None:
     """Compare retrieval stages and the naive baseline side by side."""
     from eval.dataset import UNANSWERABLE, load_items
-    from eval.retrieval import compare_stages, per_kind, refusal_signal, table, threshold_table
+    from eval.retrieval import compare_stages, per_kind, table
     from service.engine import build_engine
 
     # The relevance signal comes from the extractive pass that every generator
@@ -194,22 +285,36 @@ def retrieval(
     except MemoqaError as exc:
         raise fail(str(exc)) from exc
     answerable = [i for i in items if i.kind not in UNANSWERABLE]
-    out.print(f"{len(answerable)} answerable questions, split {split}; search latency in-process, 2 threads\n")
+    out.print(
+        f"{len(answerable)} answerable questions, split {split}; "
+        "search latency in-process, 2 threads\n"
+    )
     out.print(table(results))
     out.print(f"\nper kind, {results[-1].name}:\n")
     out.print(per_kind(results[-1]))
     if calibrate:
-        signal = refusal_signal(engine, items)
-        current = settings.answer.min_relevance
-        grid = sorted({round(current + d, 2) for d in (-0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1)})
-        out.print(f"\nrefusal signal (answerer relevance), {len(items)} questions; configured threshold {current}:\n")
-        out.print("| threshold | precision (unanswerable) | recall (unanswerable) | answerable refused |")
-        out.print("|---|---|---|---|")
-        for row in threshold_table(signal, grid):
-            out.print(
-                f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
-                f"{row['answerable_refused']:.3f} |"
-            )
+        _print_thresholds(engine, items, settings.answer.min_relevance)
+
+
+def _print_thresholds(engine: Engine, items: list[EvalItem], current: float) -> None:
+    """The refusal threshold's precision and recall around the configured one."""
+    from eval.retrieval import refusal_signal, threshold_table
+
+    signal = refusal_signal(engine, items)
+    grid = sorted({round(current + d, 2) for d in (-0.1, -0.05, -0.02, 0.0, 0.02, 0.05, 0.1)})
+    out.print(
+        f"\nrefusal signal (answerer relevance), {len(items)} questions; "
+        f"configured threshold {current}:\n"
+    )
+    out.print(
+        "| threshold | precision (unanswerable) | recall (unanswerable) | answerable refused |"
+    )
+    out.print("|---|---|---|---|")
+    for row in threshold_table(signal, grid):
+        out.print(
+            f"| {row['threshold']:.2f} | {row['precision']:.3f} | {row['recall']:.3f} | "
+            f"{row['answerable_refused']:.3f} |"
+        )
 
 
 @eval_app.command("validate")
@@ -230,4 +335,3 @@ def validate_questions(
     out.print(summary(items))
     if problems:
         raise typer.Exit(1)
-

@@ -33,8 +33,8 @@ class InProcessClient:
     def ask(
         self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None
     ) -> dict[str, Any]:
-        from service.followup import Turn
         from service.api.mapping import to_response
+        from service.followup import Turn
 
         turns = [Turn(t["role"], t["content"]) for t in history or []]
         return to_response(self.engine.ask(question, top_k, turns)).model_dump()
@@ -77,9 +77,18 @@ class HttpClient:
         extra: dict[str, Any] = {} if top_k is None else {"top_k": top_k}
         if history:
             messages = [*history, {"role": "user", "content": question}]
-            return self._json(self.http.post(self.base + "/v1/chat", json={"messages": messages, **extra}))
-        return self._json(self.http.post(self.base + "/v1/ask", json={"question": question, **extra}))
+            return self._json(
+                self.http.post(self.base + "/v1/chat", json={"messages": messages, **extra})
+            )
+        return self._json(
+            self.http.post(self.base + "/v1/ask", json={"question": question, **extra})
+        )
 
     def describe(self) -> dict[str, Any]:
         ready = self.http.get(self.base + "/readyz").json()
-        return {"mode": "http", "url": self.base, "index": ready.get("index"), "passages": ready.get("passages")}
+        return {
+            "mode": "http",
+            "url": self.base,
+            "index": ready.get("index"),
+            "passages": ready.get("passages"),
+        }

@@ -67,7 +67,9 @@ class EvalItem(BaseModel):
     question: str = Field(min_length=5)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns (follow-ups).")
     reference: str = Field(min_length=2, description="A correct answer, in full sentences.")
-    key_facts: list[str] = Field(default_factory=list, description="What a correct answer must state.")
+    key_facts: list[str] = Field(
+        default_factory=list, description="What a correct answer must state."
+    )
     evidence: list[Evidence] = Field(default_factory=list)
     endnotes: list[int] = Field(default_factory=list, description="Endnote numbers involved.")
     missing: str | None = Field(
@@ -88,7 +90,9 @@ class EvalItem(BaseModel):
             if self.evidence or self.key_facts:
                 raise ValueError("an unanswerable item has no evidence and no key facts")
             if self.kind == "nearmiss" and not self.trap:
-                raise ValueError("a near miss names the neighbouring text it must not be answered from")
+                raise ValueError(
+                    "a near miss names the neighbouring text it must not be answered from"
+                )
         else:
             if not self.evidence:
                 raise ValueError("an answerable item needs evidence spans")
@@ -169,7 +173,11 @@ def validate(items: list[EvalItem], corpus: CorpusText) -> list[str]:
 
 def summary(items: list[EvalItem]) -> str:
     counts = Counter((i.kind, i.split) for i in items)
-    rows = [f"{k:13} dev {counts[(k, 'dev')]:3}  test {counts[(k, 'test')]:3}" for k in KINDS if counts[(k, 'dev')] + counts[(k, 'test')]]
+    rows = [
+        f"{k:13} dev {counts[(k, 'dev')]:3}  test {counts[(k, 'test')]:3}"
+        for k in KINDS
+        if counts[(k, "dev")] + counts[(k, "test")]
+    ]
     return "\n".join([*rows, f"{'total':13} {len(items)}"])
 
 

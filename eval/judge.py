@@ -18,8 +18,8 @@ import typing as t
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import MemoqaError
 from eval.settings import JudgeSettings
+from ingest.errors import MemoqaError
 from service.settings import LLMSettings
 
 
@@ -104,7 +104,9 @@ class LocalBackend:
     ) -> str:
         try:
             # A mild repeat penalty stops the small model re-listing the same items.
-            reply = self.llm.chat(messages, schema=schema, max_tokens=max_tokens, repeat_penalty=1.1)
+            reply = self.llm.chat(
+                messages, schema=schema, max_tokens=max_tokens, repeat_penalty=1.1
+            )
         except Exception as exc:
             raise JudgeError(f"local judge failed: {exc}") from exc
         choice = reply["choices"][0]
@@ -150,7 +152,9 @@ class OpenAIBackend:
         except httpx.HTTPError as exc:
             raise JudgeError(f"judge endpoint unreachable: {exc}") from exc
         if response.status_code >= 400:
-            raise JudgeError(f"judge endpoint answered {response.status_code}: {response.text[:200]}")
+            raise JudgeError(
+                f"judge endpoint answered {response.status_code}: {response.text[:200]}"
+            )
         try:
             return str(response.json()["choices"][0]["message"]["content"] or "")
         except (ValueError, KeyError, IndexError) as exc:
@@ -219,10 +223,24 @@ def ragas_llm(judge: Judge) -> Any:
             )
             return LLMResult(generations=[[Generation(text=reply) for _ in range(max(n, 1))]])
 
-        def generate_text(self, prompt: Any, n: int = 1, temperature: float = 0.01, stop: Any = None, callbacks: Any = None) -> LLMResult:
+        def generate_text(
+            self,
+            prompt: Any,
+            n: int = 1,
+            temperature: float = 0.01,
+            stop: Any = None,
+            callbacks: Any = None,
+        ) -> LLMResult:
             return self._reply(prompt, n)
 
-        async def agenerate_text(self, prompt: Any, n: int = 1, temperature: float | None = 0.01, stop: Any = None, callbacks: Any = None) -> LLMResult:
+        async def agenerate_text(
+            self,
+            prompt: Any,
+            n: int = 1,
+            temperature: float | None = 0.01,
+            stop: Any = None,
+            callbacks: Any = None,
+        ) -> LLMResult:
             return self._reply(prompt, n)
 
         def is_finished(self, response: LLMResult) -> bool:

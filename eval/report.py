@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.dataset import KINDS, UNANSWERABLE
-from eval.runner import JUDGED_METRICS, RunResult, summary_row
+from eval.runner import JUDGED_METRICS, QUESTION_METRICS, RunResult, summary_row
 
 TABLE_METRICS = (
     "hit@1",
@@ -29,7 +29,12 @@ TABLE_METRICS = (
     "non_llm_context_recall",
     *JUDGED_METRICS,
 )
-LOWER_IS_BETTER = {"wrongly_refused", "answerable_wrongly_refused", "claimed_unanswered", "false_correction"}
+LOWER_IS_BETTER = {
+    "wrongly_refused",
+    "answerable_wrongly_refused",
+    "claimed_unanswered",
+    "false_correction",
+}
 RETRIEVAL = ("hit@", "mrr@", "evidence_recall@", "non_llm_context_recall")
 
 
@@ -45,7 +50,9 @@ def tolerance(metric: str) -> float:
 
 
 def gated(metric: str) -> bool:
-    return not (metric == "n" or metric.startswith("latency_") or metric.endswith(("_n", "_failed")))
+    return not (
+        metric == "n" or metric.startswith("latency_") or metric.endswith(("_n", "_failed"))
+    )
 
 
 @dataclass
@@ -60,57 +67,87 @@ class Comparison:
         return bool(self.regressions)
 
 
-def compare(result: RunResult, baseline: dict[str, Any]) -> Comparison:
-    """Compare a run with the baseline of the same profile, metric by metric,
-    with tolerances; a small group also tolerates a question's change."""
-    cmp = Comparison()
-    base_meta = baseline["meta"]
+def _notes(result: RunResult, base_meta: dict[str, Any], same_judge: bool) -> list[str]:
+    """Why some moves against the baseline may not be the system's doing."""
+    notes = []
     if base_meta.get("questions_fingerprint") != result.meta["questions_fingerprint"]:
-        cmp.notes.append(
+        notes.append(
             "the question set differs from the baseline's: figures compared, but some moves "
             "come from the questions, not the system"
         )
-    same_judge = base_meta.get("judge") == result.meta.get("judge")
     if not same_judge:
-        cmp.notes.append(
+        notes.append(
             f"judged metrics NOT compared: the baseline was judged by {base_meta.get('judge')}, "
             f"this run by {result.meta.get('judge')}"
         )
-    for group, metrics in result.aggregates.items():
-        before = baseline["aggregates"].get(group)
-        if not isinstance(before, dict) or not (group in ("all", "refusal") or group.startswith("kind:")):
+    return notes
+
+
+def _allowed(
+    group: str, metric: str, metrics: dict[str, Any], before: dict[str, Any], n: int
+) -> float:
+    """How far `metric` of `group` may fall before it counts as a regression."""
+    allowed = tolerance(metric)
+    if group != "refusal":
+        # A small group also tolerates one question's change (two for answer
+        # metrics: greedy decoding can flip a close call on another CPU); a
+        # judged metric counts only the questions that were judged.
+        count = metrics.get(f"{metric}_n") or before.get(f"{metric}_n") or n
+        flips = 1 if metric.startswith(RETRIEVAL) or metric in JUDGED_METRICS else 2
+        if count:
+            allowed = max(allowed, flips / count + 1e-9)
+    return allowed
+
+
+def _compare_group(
+    cmp: Comparison, group: str, metrics: dict[str, Any], before: dict[str, Any], same_judge: bool
+) -> None:
+    """One group's gated metrics against the baseline, into `cmp`."""
+    n = metrics.get("n") or before.get("n") or 0
+    for metric, now in metrics.items():
+        was = before.get(metric)
+        if not gated(metric) or now is None or was is None:
             continue
-        n = metrics.get("n") or before.get("n") or 0
-        for metric, now in metrics.items():
-            was = before.get(metric)
-            if not gated(metric) or now is None or was is None:
-                continue
-            if metric in JUDGED_METRICS and not same_judge:
-                continue
-            allowed = tolerance(metric)
-            if group != "refusal":
-                # A small group also tolerates one question's change (two for answer
-                # metrics: greedy decoding can flip a close call on another CPU); a
-                # judged metric counts only the questions that were judged.
-                count = metrics.get(f"{metric}_n") or before.get(f"{metric}_n") or n
-                flips = 1 if metric.startswith(RETRIEVAL) or metric in JUDGED_METRICS else 2
-                if count:
-                    allowed = max(allowed, flips / count + 1e-9)
-            delta = now - was if metric not in LOWER_IS_BETTER else was - now
-            line = f"{group} {metric}: {was:.3f} -> {now:.3f}"
-            if delta < -allowed:
-                cmp.regressions.append(f"{line} (tolerance {allowed:.3f})")
-            elif delta > allowed:
-                cmp.improvements.append(line)
+        if metric in JUDGED_METRICS and not same_judge:
+            continue
+        allowed = _allowed(group, metric, metrics, before, n)
+        delta = now - was if metric not in LOWER_IS_BETTER else was - now
+        line = f"{group} {metric}: {was:.3f} -> {now:.3f}"
+        if delta < -allowed:
+            cmp.regressions.append(f"{line} (tolerance {allowed:.3f})")
+        elif delta > allowed:
+            cmp.improvements.append(line)
+
+
+def _question_regressions(result: RunResult, baseline: dict[str, Any]) -> list[str]:
+    """Questions that lost something they had in the baseline."""
+    lines = []
     before_q = baseline.get("questions", {})
     for row in result.rows:
         was = before_q.get(row["id"])
         if not was:
             continue
         now = summary_row(row)
-        for key in ("hit@5", "correct", "refused", "cited_evidence", "partial_handled", "premise_handled"):
+        for key in QUESTION_METRICS:
             if was.get(key) == 1.0 and now.get(key) == 0.0:
-                cmp.question_regressions.append(f"{row['id']} ({row['kind']}): {key} lost — {row['question']}")
+                lines.append(f"{row['id']} ({row['kind']}): {key} lost — {row['question']}")
+    return lines
+
+
+def compare(result: RunResult, baseline: dict[str, Any]) -> Comparison:
+    """Compare a run with the baseline of the same profile, metric by metric,
+    with tolerances; a small group also tolerates a question's change."""
+    cmp = Comparison()
+    same_judge = baseline["meta"].get("judge") == result.meta.get("judge")
+    cmp.notes += _notes(result, baseline["meta"], same_judge)
+    for group, metrics in result.aggregates.items():
+        before = baseline["aggregates"].get(group)
+        if not isinstance(before, dict) or not (
+            group in ("all", "refusal") or group.startswith("kind:")
+        ):
+            continue
+        _compare_group(cmp, group, metrics, before, same_judge)
+    cmp.question_regressions += _question_regressions(result, baseline)
     return cmp
 
 
@@ -118,7 +155,8 @@ def baseline_section(result: RunResult) -> dict[str, Any]:
     return {
         "meta": result.meta,
         "aggregates": result.aggregates,
-        "judge_check": {k: v for k, v in (result.judge_check or {}).items() if k != "errors"} or None,
+        "judge_check": {k: v for k, v in (result.judge_check or {}).items() if k != "errors"}
+        or None,
         "questions": {r["id"]: summary_row(r) for r in result.rows},
     }
 
@@ -148,7 +186,11 @@ def _fmt(value: Any) -> str:
 
 
 def _table(result: RunResult, groups: list[str]) -> list[str]:
-    present = [m for m in TABLE_METRICS if any(result.aggregates.get(g, {}).get(m) is not None for g in groups)]
+    present = [
+        m
+        for m in TABLE_METRICS
+        if any(result.aggregates.get(g, {}).get(m) is not None for g in groups)
+    ]
     lines = ["| group | n | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
     for group in groups:
         row = result.aggregates.get(group)
@@ -179,10 +221,10 @@ def worst(result: RunResult, count: int = 10) -> list[dict[str, Any]]:
     return [r for r in ranked if badness(r) > 0][:count]
 
 
-def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
-    meta, agg = result.meta, result.aggregates
+def _summary(result: RunResult) -> list[str]:
+    meta = result.meta
     target = meta["target"]
-    lines = [
+    return [
         f"# memoqa evaluation: profile `{meta['profile']}`",
         "",
         f"- run: {meta['created_at']}, {meta['questions']} questions (split {meta['split']}), "
@@ -194,7 +236,11 @@ def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
         f"- judge: `{meta.get('judge') or 'none'}`; judged questions: "
         f"{len(meta['judged_ids'])} ({meta['judged']})",
         f"- time: {result.seconds}",
-        "",
+    ]
+
+
+def _groups(result: RunResult) -> list[str]:
+    return [
         "## By kind",
         "",
         *_table(result, ["all"] + [f"kind:{k}" for k in KINDS]),
@@ -206,60 +252,89 @@ def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
         "Retrieval metrics count a passage when it contains an evidence span; `correct` needs "
         "every key fact in an answer that was not refused. Judged metrics are means over the "
         "questions they apply to (answer-level ones skip refusals).",
-        "",
+    ]
+
+
+def _refusal(result: RunResult) -> list[str]:
+    refusal = result.aggregates["refusal"]
+    return [
         "## Refusal",
         "",
-        f"- unanswerable questions and near misses refused: {_fmt(agg['refusal']['unanswerable_refused'])}",
-        f"- answerable questions wrongly refused: {_fmt(agg['refusal']['answerable_wrongly_refused'])}",
-        f"- refusals that were right (precision): {_fmt(agg['refusal']['refusal_precision'])}",
-        "",
-        "## Latency (ms)",
-        "",
-        "| part | p50 | p95 |",
-        "|---|---|---|",
+        "- unanswerable questions and near misses refused: "
+        f"{_fmt(refusal['unanswerable_refused'])}",
+        f"- answerable questions wrongly refused: {_fmt(refusal['answerable_wrongly_refused'])}",
+        f"- refusals that were right (precision): {_fmt(refusal['refusal_precision'])}",
     ]
+
+
+def _latency(result: RunResult) -> list[str]:
+    overall = result.aggregates["all"]
+    lines = ["## Latency (ms)", "", "| part | p50 | p95 |", "|---|---|---|"]
     for part in ("search", "retrieve", "answer", "total"):
-        lines.append(
-            f"| {part} | {_fmt(agg['all'][f'latency_{part}_p50_ms'])} | {_fmt(agg['all'][f'latency_{part}_p95_ms'])} |"
-        )
-    if result.judge_check:
-        check = result.judge_check
-        lines += [
-            "",
-            "## How far to trust the judge",
-            "",
-            f"On {check['cases']} hand-labelled (statement, passage) support cases the judge was "
-            f"right {_fmt(check['accuracy'])} of the time (supported cases {_fmt(check['true_positive_rate'])}, "
-            f"unsupported {_fmt(check['true_negative_rate'])}; {check['failed']} failed).",
-            "",
-            "| case type | accuracy |",
-            "|---|---|",
-            *[f"| {k} | {_fmt(v)} |" for k, v in check["by_type"].items()],
-        ]
+        p50, p95 = overall[f"latency_{part}_p50_ms"], overall[f"latency_{part}_p95_ms"]
+        lines.append(f"| {part} | {_fmt(p50)} | {_fmt(p95)} |")
+    return lines
+
+
+def _judge_check(check: dict[str, Any]) -> list[str]:
+    return [
+        "",
+        "## How far to trust the judge",
+        "",
+        f"On {check['cases']} hand-labelled (statement, passage) support cases the judge was "
+        f"right {_fmt(check['accuracy'])} of the time (supported cases "
+        f"{_fmt(check['true_positive_rate'])}, unsupported {_fmt(check['true_negative_rate'])}; "
+        f"{check['failed']} failed).",
+        "",
+        "| case type | accuracy |",
+        "|---|---|",
+        *[f"| {k} | {_fmt(v)} |" for k, v in check["by_type"].items()],
+    ]
+
+
+def _judge_failures(result: RunResult) -> list[str]:
     failures = [(r["id"], m, why) for r in result.rows for m, why in r["failures"].items()]
-    if failures:
-        lines += ["", "## Judge failures", ""]
-        lines += [f"- {i} {m}: {why}" for i, m, why in failures]
+    if not failures:
+        return []
+    return ["", "## Judge failures", "", *[f"- {i} {m}: {why}" for i, m, why in failures]]
+
+
+def _weak_answer(row: dict[str, Any]) -> list[str]:
+    lines = [f"### {row['id']} ({row['kind']}): {row['question']}", ""]
+    lines += [f"> earlier {turn['role']}: {turn['content']}" for turn in row["history"]]
+    lines.append(f"- answer: {row['answer']}")
+    lines.append(f"- reference: {row['reference']}")
+    if row["citations"]:
+        cites = "; ".join(
+            f"[{c['ref']}] {c['section']} ({c['passage_id']})" for c in row["citations"]
+        )
+        lines.append(f"- citations: {cites}")
+    scores = {**row["metrics"], **row["judged"]}
+    lines.append("- scores: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
+    lines.append("")
+    return lines
+
+
+def _against_baseline(comparison: Comparison) -> list[str]:
+    lines = ["## Against the baseline", ""]
+    lines += [f"- note: {n}" for n in comparison.notes]
+    lines += [f"- REGRESSION {r}" for r in comparison.regressions] or ["- no regression"]
+    lines += [f"- improved {i}" for i in comparison.improvements]
+    lines += [f"- question regressed: {q}" for q in comparison.question_regressions]
+    return lines
+
+
+def markdown(result: RunResult, comparison: Comparison | None = None) -> str:
+    lines = [*_summary(result), "", *_groups(result), "", *_refusal(result), ""]
+    lines += _latency(result)
+    if result.judge_check:
+        lines += _judge_check(result.judge_check)
+    lines += _judge_failures(result)
     lines += ["", "## Weakest answers", ""]
     for row in worst(result):
-        lines.append(f"### {row['id']} ({row['kind']}): {row['question']}")
-        lines.append("")
-        for turn in row["history"]:
-            lines.append(f"> earlier {turn['role']}: {turn['content']}")
-        lines.append(f"- answer: {row['answer']}")
-        lines.append(f"- reference: {row['reference']}")
-        if row["citations"]:
-            cites = "; ".join(f"[{c['ref']}] {c['section']} ({c['passage_id']})" for c in row["citations"])
-            lines.append(f"- citations: {cites}")
-        scores = {**row["metrics"], **row["judged"]}
-        lines.append("- scores: " + ", ".join(f"{k} {_fmt(v)}" for k, v in scores.items()))
-        lines.append("")
+        lines += _weak_answer(row)
     if comparison is not None:
-        lines += ["## Against the baseline", ""]
-        lines += [f"- note: {n}" for n in comparison.notes]
-        lines += [f"- REGRESSION {r}" for r in comparison.regressions] or ["- no regression"]
-        lines += [f"- improved {i}" for i in comparison.improvements]
-        lines += [f"- question regressed: {q}" for q in comparison.question_regressions]
+        lines += _against_baseline(comparison)
     return "\n".join(lines) + "\n"
 
 
@@ -270,8 +345,10 @@ def _bars(title: str, series: dict[str, float | None], width: int = 560) -> str:
     bar_h, gap, label_w = 18, 6, 150
     items = list(series.items())
     height = len(items) * (bar_h + gap) + 30
-    parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
+    parts = [
+        f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
     for i, (label, value) in enumerate(items):
         y = 24 + i * (bar_h + gap)
         v = value or 0.0
@@ -293,12 +370,17 @@ def _histogram(title: str, values: list[float], width: int = 560, bins: int = 12
         counts[min(bins - 1, int((v - lo) / step))] += 1
     top = max(counts)
     bar_w = (width - 40) / bins
-    parts = [f'<svg width="{width}" height="190" role="img" aria-label="{html.escape(title)}">',
-             f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>']
+    parts = [
+        f'<svg width="{width}" height="190" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="0" y="14" font-weight="bold">{html.escape(title)}</text>',
+    ]
     for i, c in enumerate(counts):
         h = 130 * c / top
         x = 20 + i * bar_w
-        parts.append(f'<rect x="{x:.1f}" y="{150 - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" fill="#8a5a9e"/>')
+        parts.append(
+            f'<rect x="{x:.1f}" y="{150 - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
+            'fill="#8a5a9e"/>'
+        )
         if c:
             parts.append(f'<text x="{x + 2:.1f}" y="{145 - h:.1f}" font-size="10">{c}</text>')
     parts.append(f'<text x="20" y="170" font-size="11">{lo:.0f} ms</text>')
@@ -314,8 +396,10 @@ def html_page(result: RunResult, comparison: Comparison | None = None) -> str:
         series = {k: agg.get(f"kind:{k}", {}).get(metric) for k in KINDS}
         if any(v is not None for v in series.values()):
             charts.append(_bars(f"{metric} by kind", series))
-    charts.append(_bars("refusal", {k: v for k, v in agg["refusal"].items()}))
-    charts.append(_histogram("answer latency (server total)", [r["latency_ms"]["total"] for r in result.rows]))
+    charts.append(_bars("refusal", dict(agg["refusal"])))
+    charts.append(
+        _histogram("answer latency (server total)", [r["latency_ms"]["total"] for r in result.rows])
+    )
     body = html.escape(markdown(result, comparison))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>memoqa evaluation</title>"
@@ -328,7 +412,9 @@ def html_page(result: RunResult, comparison: Comparison | None = None) -> str:
     )
 
 
-def write_reports(out_dir: Path, result: RunResult, comparison: Comparison | None) -> dict[str, Path]:
+def write_reports(
+    out_dir: Path, result: RunResult, comparison: Comparison | None
+) -> dict[str, Path]:
     paths = {
         "rows": out_dir / "rows.jsonl",
         "aggregates": out_dir / "aggregates.json",
@@ -340,8 +426,12 @@ def write_reports(out_dir: Path, result: RunResult, comparison: Comparison | Non
             sink.write(json.dumps(row, ensure_ascii=False) + "\n")
     paths["aggregates"].write_text(
         json.dumps(
-            {"meta": result.meta, "aggregates": result.aggregates, "judge_check": result.judge_check,
-             "seconds": result.seconds},
+            {
+                "meta": result.meta,
+                "aggregates": result.aggregates,
+                "judge_check": result.judge_check,
+                "seconds": result.seconds,
+            },
             indent=1,
             ensure_ascii=False,
         )

@@ -16,12 +16,12 @@ from typing import Any
 from eval.dataset import UNANSWERABLE, EvalItem
 from eval.metrics.scores import retrieval_scores
 from eval.runner import search_query
-from service.followup import Turn
 from ingest.corpus import load_corpus
-from service.settings import Settings
 from ingest.text import clean_inline
 from service.engine import Engine
+from service.followup import Turn
 from service.retrieve import RetrievalOptions
+from service.settings import Settings
 
 STAGES: dict[str, RetrievalOptions] = {
     "bm25": RetrievalOptions(dense=False, rerank=False, diversity=1.0, companions=False),
@@ -125,7 +125,9 @@ def refusal_signal(engine: Engine, items: list[EvalItem]) -> list[tuple[str, flo
     return out
 
 
-def threshold_table(signal: list[tuple[str, float, float]], thresholds: list[float]) -> list[dict[str, Any]]:
+def threshold_table(
+    signal: list[tuple[str, float, float]], thresholds: list[float]
+) -> list[dict[str, Any]]:
     """Precision and recall of "does not answer" (relevance below the threshold)
     on the unanswerable kind, and the share of answerable questions refused."""
     rows = []
@@ -139,14 +141,19 @@ def threshold_table(signal: list[tuple[str, float, float]], thresholds: list[flo
                 "threshold": t,
                 "precision": true / len(flagged) if flagged else 1.0,
                 "recall": true / len(unanswerable) if unanswerable else 0.0,
-                "answerable_refused": sum(s < t for s in answerable) / len(answerable) if answerable else 0.0,
+                "answerable_refused": sum(s < t for s in answerable) / len(answerable)
+                if answerable
+                else 0.0,
             }
         )
     return rows
 
 
 def table(results: list[StageResult], group: str = "all") -> str:
-    head = f"| stage | hit@1 | hit@5 | MRR@10 | evidence recall@10 | p50 ms | p95 ms |\n|---|---|---|---|---|---|---|"
+    head = (
+        "| stage | hit@1 | hit@5 | MRR@10 | evidence recall@10 | p50 ms | p95 ms |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for r in results:
         s = r.scores.get(group)
@@ -160,11 +167,15 @@ def table(results: list[StageResult], group: str = "all") -> str:
 
 
 def per_kind(result: StageResult) -> str:
-    lines = ["| kind | n | hit@1 | hit@5 | MRR@10 | evidence recall@10 |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| kind | n | hit@1 | hit@5 | MRR@10 | evidence recall@10 |",
+        "|---|---|---|---|---|---|",
+    ]
     for group, s in result.scores.items():
         if group == "all":
             continue
         lines.append(
-            f"| {group} | {s['n']} | {s['hit@1']:.3f} | {s['hit@5']:.3f} | {s['mrr@10']:.3f} | {s['evidence_recall@10']:.3f} |"
+            f"| {group} | {s['n']} | {s['hit@1']:.3f} | {s['hit@5']:.3f} | {s['mrr@10']:.3f} | "
+            f"{s['evidence_recall@10']:.3f} |"
         )
     return "\n".join(lines)

@@ -38,6 +38,15 @@ JUDGED_METRICS = (
     "citation_recall",
     "citation_precision",
 )
+# What the baseline keeps of each question; losing one of them names the question.
+QUESTION_METRICS = (
+    "hit@5",
+    "correct",
+    "refused",
+    "cited_evidence",
+    "partial_handled",
+    "premise_handled",
+)
 Progress = Callable[[str, int, int], None]
 
 
@@ -85,8 +94,20 @@ def search_query(item: EvalItem) -> str:
     return standalone_question(item.question, [Turn(t.role, t.content) for t in item.history])
 
 
-def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, Any]:
-    """Ask one question and score it without a judge."""
+# --- phase 1: one question, no judge ------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One question's search and answer as the API returned them, with their round trips."""
+
+    search: dict[str, Any]
+    body: dict[str, Any]
+    search_ms: float
+    ask_ms: float
+
+
+def ask(item: EvalItem, client: Client, config: EvalConfig) -> Exchange:
     history = [turn.model_dump() for turn in item.history]
     started = time.perf_counter()
     search = client.search(search_query(item), 10)
@@ -94,45 +115,100 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
     started = time.perf_counter()
     body = client.ask(item.question, config.top_k, history or None)
     ask_ms = (time.perf_counter() - started) * 1000
+    return Exchange(search, body, search_ms, ask_ms)
 
-    passages = [p["text"] for p in search["passages"]]
-    spans = [e.span for e in item.evidence]
-    contexts = [_context(c) for c in body["citations"]]
-    for p in search["passages"]:
-        if len(contexts) >= config.contexts:
+
+def judge_contexts(exchange: Exchange, limit: int) -> list[str]:
+    """The cited passages, then the best uncited search results, up to `limit`."""
+    citations = exchange.body["citations"]
+    contexts = [_context(c) for c in citations]
+    for p in exchange.search["passages"]:
+        if len(contexts) >= limit:
             break
-        if p["text"] not in [c["text"] for c in body["citations"]]:
+        if p["text"] not in [c["text"] for c in citations]:
             contexts.append(p["text"])
+    return contexts
 
-    metrics: dict[str, float] = {}
+
+def _facts(item: EvalItem, body: dict[str, Any]) -> float:
+    return key_facts_present(body["answer"], item.key_facts) if body["answered"] else 0.0
+
+
+def _premise_scores(item: EvalItem, body: dict[str, Any]) -> dict[str, float]:
+    # Corrected (the answer states what the papers say instead) or refused;
+    # never an answer that leaves the false assumption standing.
     answered = bool(body["answered"])
-    unanswered = list(body.get("unanswered") or [])
-    if item.kind in UNANSWERABLE:
-        metrics["refused"] = float(not answered)
-    elif item.kind == "premise":
-        # Corrected (the answer states what the papers say instead) or refused;
-        # never an answer that leaves the false assumption standing.
-        facts = key_facts_present(body["answer"], item.key_facts) if answered else 0.0
-        metrics["key_facts"] = facts
-        metrics["premise_handled"] = float(not answered or facts == 1.0)
-        metrics["premise_flagged"] = float(bool(body.get("corrections")))
-        metrics["refused"] = float(not answered)
+    facts = _facts(item, body)
+    return {
+        "key_facts": facts,
+        "premise_handled": float(not answered or facts == 1.0),
+        "premise_flagged": float(bool(body.get("corrections"))),
+        "refused": float(not answered),
+    }
+
+
+def _answer_scores(item: EvalItem, exchange: Exchange, spans: list[str]) -> dict[str, float]:
+    body = exchange.body
+    answered = bool(body["answered"])
+    unanswered = bool(body.get("unanswered"))
+    facts = _facts(item, body)
+    passages = [p["text"] for p in exchange.search["passages"]]
+    metrics = retrieval_scores(passages, spans)
+    metrics["wrongly_refused"] = float(not answered)
+    metrics["key_facts"] = facts
+    metrics["correct"] = float(answered and facts == 1.0)
+    metrics["cited_evidence"] = float(
+        answered and any(contains(_context(c), s) for c in body["citations"] for s in spans)
+    )
+    if item.kind == "partial":
+        # The part the papers answer, answered; the part they do not, named.
+        metrics["missing_named"] = float(answered and unanswered)
+        metrics["partial_handled"] = float(answered and facts == 1.0 and unanswered)
     else:
-        metrics.update(retrieval_scores(passages, spans))
-        metrics["wrongly_refused"] = float(not answered)
-        facts = key_facts_present(body["answer"], item.key_facts) if answered else 0.0
-        metrics["key_facts"] = facts
-        metrics["correct"] = float(answered and facts == 1.0)
-        metrics["cited_evidence"] = float(
-            answered and any(contains(_context(c), s) for c in body["citations"] for s in spans)
-        )
-        if item.kind == "partial":
-            # The part the papers answer, answered; the part they do not, named.
-            metrics["missing_named"] = float(answered and bool(unanswered))
-            metrics["partial_handled"] = float(answered and facts == 1.0 and bool(unanswered))
-        else:
-            metrics["claimed_unanswered"] = float(answered and bool(unanswered))
-        metrics["false_correction"] = float(bool(body.get("corrections")))
+        metrics["claimed_unanswered"] = float(answered and unanswered)
+    metrics["false_correction"] = float(bool(body.get("corrections")))
+    return metrics
+
+
+def unjudged_scores(item: EvalItem, exchange: Exchange) -> dict[str, float]:
+    """The metrics that need no judge, by what the question's kind tests."""
+    if item.kind in UNANSWERABLE:
+        return {"refused": float(not exchange.body["answered"])}
+    if item.kind == "premise":
+        return _premise_scores(item, exchange.body)
+    return _answer_scores(item, exchange, [e.span for e in item.evidence])
+
+
+def _citation_record(citation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ref": citation["ref"],
+        "passage_id": citation["passage_id"],
+        "section": citation["section"],
+        "quote": citation["quote"],
+        "endnotes": [n["number"] for n in citation["endnotes"]],
+    }
+
+
+def _retrieved_record(passage: dict[str, Any]) -> dict[str, Any]:
+    keys = ("passage_id", "kind", "section", "score")
+    return {k: passage[k] for k in keys}
+
+
+def _latency(exchange: Exchange) -> dict[str, float]:
+    timings = exchange.body["timings_ms"]
+    return {
+        "search": round(exchange.search_ms, 1),
+        "retrieve": timings["retrieve"],
+        "answer": timings["answer"],
+        "total": timings["total"],
+        "ask_roundtrip": round(exchange.ask_ms, 1),
+    }
+
+
+def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, Any]:
+    """Ask one question and score it without a judge."""
+    exchange = ask(item, client, config)
+    body = exchange.body
     return {
         "id": item.id,
         "kind": item.kind,
@@ -142,39 +218,21 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
         "history": [turn.model_dump() for turn in item.history],
         "reference": item.reference,
         "key_facts": item.key_facts,
-        "evidence": spans,
+        "evidence": [e.span for e in item.evidence],
         "answer": body["answer"],
-        "answered": answered,
-        "unanswered": unanswered,
+        "answered": bool(body["answered"]),
+        "unanswered": list(body.get("unanswered") or []),
         "corrections": list(body.get("corrections") or []),
         "confidence": body.get("confidence"),
         "reason": body.get("reason"),
         "generator": body.get("generator"),
-        "citations": [
-            {
-                "ref": c["ref"],
-                "passage_id": c["passage_id"],
-                "section": c["section"],
-                "quote": c["quote"],
-                "endnotes": [n["number"] for n in c["endnotes"]],
-            }
-            for c in body["citations"]
-        ],
-        "retrieved": [
-            {"passage_id": p["passage_id"], "kind": p["kind"], "section": p["section"], "score": p["score"]}
-            for p in search["passages"]
-        ],
-        "contexts": contexts,
-        "metrics": metrics,
+        "citations": [_citation_record(c) for c in body["citations"]],
+        "retrieved": [_retrieved_record(p) for p in exchange.search["passages"]],
+        "contexts": judge_contexts(exchange, config.contexts),
+        "metrics": unjudged_scores(item, exchange),
         "judged": {},
         "failures": {},
-        "latency_ms": {
-            "search": round(search_ms, 1),
-            "retrieve": body["timings_ms"]["retrieve"],
-            "answer": body["timings_ms"]["answer"],
-            "total": body["timings_ms"]["total"],
-            "ask_roundtrip": round(ask_ms, 1),
-        },
+        "latency_ms": _latency(exchange),
     }
 
 
@@ -194,7 +252,9 @@ def _non_llm_ragas(rows: list[dict[str, Any]]) -> None:
             for f in row["key_facts"]
         ]
         row["metrics"]["string_presence"] = sum(facts) / len(facts) if facts else 0.0
-        sample = SingleTurnSample(retrieved_contexts=row["contexts"], reference_contexts=row["evidence"])
+        sample = SingleTurnSample(
+            retrieved_contexts=row["contexts"], reference_contexts=row["evidence"]
+        )
         row["metrics"]["non_llm_context_recall"] = float(await recall.single_turn_ascore(sample))
 
     async def all_rows() -> None:
@@ -227,17 +287,8 @@ def _applies(metric: str, row: dict[str, Any]) -> bool:
     return bool(row["answered"])  # answer-level metrics need an answer, not a refusal
 
 
-def judge_rows(
-    rows: list[dict[str, Any]],
-    judge: Any,
-    embeddings: Any,
-    *,
-    timeout_s: float,
-    progress: Progress,
-    only: tuple[str, ...] = JUDGED_METRICS,
-) -> dict[str, float]:
-    """Score the judged metrics (those in `only`) on `rows` in place; returns
-    the seconds each metric took."""
+def judged_metrics(judge: Any, embeddings: Any, timeout_s: float) -> dict[str, Any]:
+    """Every judged metric, by name, set up to ask `judge`."""
     from ragas.metrics import (
         Faithfulness,
         LLMContextPrecisionWithReference,
@@ -247,7 +298,7 @@ def judge_rows(
     from ragas.run_config import RunConfig
 
     from eval.judge import ragas_llm
-    from eval.metrics.scores import alce_metrics
+    from eval.metrics.citations import alce_metrics
 
     llm = ragas_llm(judge)
     recall, precision = alce_metrics()
@@ -263,26 +314,42 @@ def judge_rows(
     for metric in metrics.values():
         metric.llm = llm
         metric.init(run_config)
+    return metrics
 
+
+async def _judge_one(name: str, metric: Any, row: dict[str, Any], timeout_s: float) -> None:
+    """Score one metric on one row, in place; a failure is kept with its reason."""
+    sample = _sample(name, row)
+    try:
+        value = await metric.single_turn_ascore(sample, timeout=timeout_s * 4)
+        if value is None or value != value:  # NaN from inside ragas
+            raise ValueError("the metric returned no score")
+        row["judged"][name] = round(float(value), 4)
+    except Exception as exc:  # recorded per item, never averaged in
+        row["failures"][name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
+def judge_rows(
+    rows: list[dict[str, Any]],
+    judge: Any,
+    embeddings: Any,
+    *,
+    timeout_s: float,
+    progress: Progress,
+    only: tuple[str, ...] = JUDGED_METRICS,
+) -> dict[str, float]:
+    """Score the judged metrics (those in `only`) on `rows` in place; returns
+    the seconds each metric took."""
+    metrics = judged_metrics(judge, embeddings, timeout_s)
     jobs = [(name, row) for name in metrics if name in only for row in rows if _applies(name, row)]
-    done = 0
     spent: dict[str, float] = {}
     progress("judging", 0, len(jobs))
 
     async def run_all() -> None:
-        nonlocal done
-        for name, row in jobs:
+        for done, (name, row) in enumerate(jobs, start=1):
             started = time.perf_counter()
-            sample = _sample(name, row)
-            try:
-                value = await metrics[name].single_turn_ascore(sample, timeout=timeout_s * 4)
-                if value is None or value != value:  # NaN from inside ragas
-                    raise ValueError("the metric returned no score")
-                row["judged"][name] = round(float(value), 4)
-            except Exception as exc:  # recorded per item, never averaged in
-                row["failures"][name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            await _judge_one(name, metrics[name], row, timeout_s)
             spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
-            done += 1
             progress("judging", done, len(jobs))
 
     asyncio.run(run_all())
@@ -292,7 +359,7 @@ def judge_rows(
 def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, Any]:
     """The judge's accuracy on hand-labelled (statement, passage) support cases."""
     from eval.judge import ragas_llm
-    from eval.metrics.scores import support_prompt, supported
+    from eval.metrics.support import support_prompt, supported
 
     cases = [json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()]
     prompt, llm = support_prompt(), ragas_llm(judge)
@@ -316,8 +383,12 @@ def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, A
     return {
         "cases": len(results),
         "accuracy": round(sum(r["ok"] for r in results) / len(results), 4) if results else None,
-        "true_positive_rate": round(sum(r["ok"] for r in positives) / len(positives), 4) if positives else None,
-        "true_negative_rate": round(sum(r["ok"] for r in negatives) / len(negatives), 4) if negatives else None,
+        "true_positive_rate": round(sum(r["ok"] for r in positives) / len(positives), 4)
+        if positives
+        else None,
+        "true_negative_rate": round(sum(r["ok"] for r in negatives) / len(negatives), 4)
+        if negatives
+        else None,
         "failed": sum(r["verdict"] is None for r in results),
         "by_type": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_type.items())},
         "errors": [r for r in results if not r["ok"]],
@@ -367,7 +438,9 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["refusal"] = {
         "unanswerable_refused": _mean([float(not r["answered"]) for r in unanswerable]),
         "answerable_wrongly_refused": _mean([float(not r["answered"]) for r in answerable]),
-        "refusal_precision": _mean([float(r["kind"] in (*UNANSWERABLE, "premise")) for r in refused]),
+        "refusal_precision": _mean(
+            [float(r["kind"] in (*UNANSWERABLE, "premise")) for r in refused]
+        ),
         "refusal_recall": _mean([float(not r["answered"]) for r in unanswerable]),
     }
     return out
@@ -386,6 +459,143 @@ def questions_fingerprint(items: list[EvalItem]) -> str:
     return hashlib.sha256("".join(_item_hash(i) for i in items).encode()).hexdigest()[:16]
 
 
+def _run_key(target: dict[str, Any], config: EvalConfig) -> str:
+    """Rows answered for another target or configuration are never reused."""
+    return hashlib.sha256(
+        json.dumps([target, config.top_k, config.contexts], sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+
+
+def _answered_before(path: Path, run_key: str) -> dict[str, dict[str, Any]]:
+    """Rows an earlier run with the same key wrote, by question id and hash."""
+    done: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("run_key") == run_key:
+                done[row["id"] + row["item_hash"]] = row
+    return done
+
+
+def answer_all(
+    chosen: list[EvalItem],
+    client: Client,
+    config: EvalConfig,
+    out_dir: Path,
+    run_key: str,
+    progress: Progress,
+) -> list[dict[str, Any]]:
+    """Phase 1: every question answered and scored without a judge, resumably."""
+    answers_path = out_dir / "answers.jsonl"
+    done = _answered_before(answers_path, run_key)
+    rows = []
+    with answers_path.open("a") as sink:
+        for n, item in enumerate(chosen, start=1):
+            row = done.get(item.id + _item_hash(item))
+            if row is None:
+                row = answer_row(item, client, config)
+                row["run_key"] = run_key
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+                sink.flush()
+            rows.append(json.loads(json.dumps(row)))
+            progress("answering", n, len(chosen))
+    _non_llm_ragas(rows)
+    return rows
+
+
+@dataclass
+class Judging:
+    """How phase 2 gets its judge, and what it asks of it."""
+
+    judge_factory: Callable[[], Any] | None
+    embeddings_factory: Callable[[], Any] | None
+    judge_cases: Path | None
+    timeout_s: float
+    progress: Progress
+
+
+@dataclass
+class JudgedPhase:
+    """What phase 2 judged, by which judge, and how long it took."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    judge: str | None = None
+    check: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _to_judge(
+    items: list[EvalItem], rows: list[dict[str, Any]], config: EvalConfig, judging: Judging
+) -> list[dict[str, Any]]:
+    """The rows phase 2 judges: none, the fixed slice or all of them."""
+    if config.judged == "none" or judging.judge_factory is None:
+        return []
+    wanted = set(judged_slice(items)) if config.judged == "slice" else {r["id"] for r in rows}
+    return [r for r in rows if r["id"] in wanted]
+
+
+def judge_phase(rows: list[dict[str, Any]], config: EvalConfig, judging: Judging) -> JudgedPhase:
+    """Phase 2: the judged metrics on `rows` in place, then the judge's own check."""
+    phase = JudgedPhase(rows)
+    if not rows or judging.judge_factory is None:
+        return phase
+    started = time.perf_counter()
+    judge = judging.judge_factory()
+    phase.judge = judge.identity
+    embeddings = judging.embeddings_factory() if judging.embeddings_factory else None
+    per_metric = judge_rows(
+        rows,
+        judge,
+        embeddings,
+        timeout_s=judging.timeout_s,
+        progress=judging.progress,
+        only=config.metrics,
+    )
+    phase.seconds.update({f"judging_{name}": value for name, value in per_metric.items()})
+    if judging.judge_cases is not None and judging.judge_cases.exists():
+        check_started = time.perf_counter()
+        phase.check = judge_check(judge, judging.judge_cases, judging.progress)
+        phase.seconds["judging_check"] = round(time.perf_counter() - check_started, 1)
+    phase.seconds["judging"] = round(time.perf_counter() - started, 1)
+    phase.seconds["judge_calls"] = judge.calls
+    phase.seconds["judge_cached"] = judge.cached
+    return phase
+
+
+def _versions() -> dict[str, str | None]:
+    return {
+        "memoqa": version("memoqa"),
+        "ragas": _version("ragas"),
+        "llama-cpp-python": _version("llama_cpp_python"),
+        "llama-index-core": _version("llama-index-core"),
+        "chromadb": _version("chromadb"),
+        "python": platform.python_version(),
+    }
+
+
+def _meta(
+    config: EvalConfig,
+    chosen: list[EvalItem],
+    rows: list[dict[str, Any]],
+    phase: JudgedPhase,
+    target: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "profile": config.profile,
+        "split": config.split,
+        "limit": config.limit,
+        "judged": config.judged,
+        "judged_ids": [r["id"] for r in phase.rows],
+        "judged_metrics": list(config.metrics),
+        "judge": phase.judge,
+        "questions": len(rows),
+        "questions_fingerprint": questions_fingerprint(chosen),
+        "target": target,
+        "versions": _versions(),
+    }
+
+
 def run_eval(
     items: list[EvalItem],
     config: EvalConfig,
@@ -401,81 +611,15 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     chosen = select(items, config)
     target = client.describe()
-    run_key = hashlib.sha256(
-        json.dumps([target, config.top_k, config.contexts], sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
-
-    # Phase 1: answers (resumable).
+    run_key = _run_key(target, config)
     started = time.perf_counter()
-    answers_path = out_dir / "answers.jsonl"
-    done: dict[str, dict[str, Any]] = {}
-    if answers_path.exists():
-        for line in answers_path.read_text().splitlines():
-            row = json.loads(line)
-            if row.get("run_key") == run_key:
-                done[row["id"] + row["item_hash"]] = row
-    rows = []
-    with answers_path.open("a") as sink:
-        for n, item in enumerate(chosen, start=1):
-            key = item.id + _item_hash(item)
-            row = done.get(key)
-            if row is None:
-                row = answer_row(item, client, config)
-                row["run_key"] = run_key
-                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-                sink.flush()
-            rows.append(json.loads(json.dumps(row)))
-            progress("answering", n, len(chosen))
-    _non_llm_ragas(rows)
+    rows = answer_all(chosen, client, config, out_dir, run_key, progress)
     seconds = {"answers": round(time.perf_counter() - started, 1)}
-
-    # Phase 2: judged metrics.
-    check = None
-    judge_identity = None
-    to_judge = []
-    if config.judged != "none" and judge_factory is not None:
-        wanted = set(judged_slice(items)) if config.judged == "slice" else {r["id"] for r in rows}
-        to_judge = [r for r in rows if r["id"] in wanted]
-    if to_judge:
-        started = time.perf_counter()
-        judge = judge_factory()
-        judge_identity = judge.identity
-        embeddings = embeddings_factory() if embeddings_factory else None
-        per_metric = judge_rows(
-            to_judge, judge, embeddings, timeout_s=judge_timeout_s, progress=progress, only=config.metrics
-        )
-        seconds.update({f"judging_{name}": value for name, value in per_metric.items()})
-        if judge_cases is not None and judge_cases.exists():
-            check_started = time.perf_counter()
-            check = judge_check(judge, judge_cases, progress)
-            seconds["judging_check"] = round(time.perf_counter() - check_started, 1)
-        seconds["judging"] = round(time.perf_counter() - started, 1)
-        seconds["judge_calls"] = judge.calls
-        seconds["judge_cached"] = judge.cached
-
-    meta = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "profile": config.profile,
-        "split": config.split,
-        "limit": config.limit,
-        "judged": config.judged,
-        "judged_ids": [r["id"] for r in to_judge],
-        "judged_metrics": list(config.metrics),
-        "judge": judge_identity,
-        "questions": len(rows),
-        "questions_fingerprint": questions_fingerprint(chosen),
-        "target": target,
-        "versions": {
-            "memoqa": version("memoqa"),
-            "ragas": _version("ragas"),
-            "llama-cpp-python": _version("llama_cpp_python"),
-            "llama-index-core": _version("llama-index-core"),
-            "chromadb": _version("chromadb"),
-            "python": platform.python_version(),
-        },
-    }
-    result = RunResult(rows, aggregate(rows), meta, check, seconds)
-    return result
+    judging = Judging(judge_factory, embeddings_factory, judge_cases, judge_timeout_s, progress)
+    phase = judge_phase(_to_judge(items, rows, config, judging), config, judging)
+    seconds.update(phase.seconds)
+    meta = _meta(config, chosen, rows, phase, target)
+    return RunResult(rows, aggregate(rows), meta, phase.check, seconds)
 
 
 def _version(name: str) -> str | None:
@@ -488,11 +632,7 @@ def _version(name: str) -> str | None:
 def summary_row(row: dict[str, Any]) -> dict[str, Any]:
     """What the baseline keeps of one question, to name regressions."""
     m = row["metrics"]
-    keep = {
-        k: m[k]
-        for k in ("hit@5", "correct", "refused", "cited_evidence", "partial_handled", "premise_handled")
-        if k in m
-    }
+    keep = {k: m[k] for k in QUESTION_METRICS if k in m}
     return {**keep, "answered": row["answered"]}
 
 

@@ -33,7 +33,9 @@ def item(**changes):
         "question": "How many troops took part?",
         "reference": "About 4,000.",
         "key_facts": ["4,000"],
-        "evidence": [{"doc": "weitz-2025-sco", "span": "contributed approximately 4,000 military personnel"}],
+        "evidence": [
+            {"doc": "weitz-2025-sco", "span": "contributed approximately 4,000 military personnel"}
+        ],
     }
     base.update(changes)
     return EvalItem.model_validate(base)
@@ -42,8 +44,14 @@ def item(**changes):
 def test_validator_finds_broken_labels(corpus):
     good = item()
     assert validate([good], corpus) == []
-    moved = item(id="fact-901", question="Another?", evidence=[{"doc": "weitz-2025-sco", "span": "approximately 5,000 military personnel"}])
-    unknown = item(id="fact-902", question="Third?", evidence=[{"doc": "nope", "span": "anything at all"}])
+    moved = item(
+        id="fact-901",
+        question="Another?",
+        evidence=[{"doc": "weitz-2025-sco", "span": "approximately 5,000 military personnel"}],
+    )
+    unknown = item(
+        id="fact-902", question="Third?", evidence=[{"doc": "nope", "span": "anything at all"}]
+    )
     bad_note = item(id="fact-903", question="Fourth?", endnotes=[99])
     problems = validate([good, moved, unknown, bad_note, item()], corpus)
     assert any("fact-901: span not in" in p for p in problems)

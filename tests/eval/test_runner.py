@@ -15,8 +15,13 @@ SPAN = "contributed approximately 4,000 military personnel"
 
 def items():
     def make(i, kind, split, question, **extra):
-        base = {"id": f"{kind[:5]}-{i:03d}", "kind": kind, "split": split, "question": question,
-                "reference": "About 4,000 personnel took part."}
+        base = {
+            "id": f"{kind[:5]}-{i:03d}",
+            "kind": kind,
+            "split": split,
+            "question": question,
+            "reference": "About 4,000 personnel took part.",
+        }
         if kind != "unanswerable":
             base.update(key_facts=["4,000"], evidence=[{"doc": "weitz-2025-sco", "span": SPAN}])
         base.update(extra)
@@ -37,17 +42,29 @@ ANSWERS = {
 
 def run(tmp_path, client, judge, judged="all"):
     return run_eval(
-        items(), EvalConfig(profile="ci", judged=judged), client, tmp_path / "out",
-        judge_factory=lambda: judge, embeddings_factory=None, judge_cases=None,
-        judge_timeout_s=30, progress=lambda *a: None,
+        items(),
+        EvalConfig(profile="ci", judged=judged),
+        client,
+        tmp_path / "out",
+        judge_factory=lambda: judge,
+        embeddings_factory=None,
+        judge_cases=None,
+        judge_timeout_s=30,
+        progress=lambda *a: None,
     )
 
 
 def test_run_scores_answers_and_refusals(tmp_path):
     result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(), judged="none")
     rows = {r["id"]: r for r in result.rows}
-    assert rows["fact-001"]["metrics"]["correct"] == 1.0 and rows["fact-001"]["metrics"]["hit@1"] == 1.0
-    assert rows["fact-002"]["metrics"]["correct"] == 0.0 and rows["fact-002"]["metrics"]["cited_evidence"] == 0.0
+    assert (
+        rows["fact-001"]["metrics"]["correct"] == 1.0
+        and rows["fact-001"]["metrics"]["hit@1"] == 1.0
+    )
+    assert (
+        rows["fact-002"]["metrics"]["correct"] == 0.0
+        and rows["fact-002"]["metrics"]["cited_evidence"] == 0.0
+    )
     assert rows["unans-001"]["metrics"]["refused"] == 1.0
     assert result.aggregates["kind:fact"]["correct"] == 0.5
     assert result.aggregates["refusal"]["unanswerable_refused"] == 1.0
@@ -77,11 +94,17 @@ def test_interrupted_runs_resume_without_asking_again(tmp_path):
 
 def many_items(count=12):
     return [
-        EvalItem.model_validate({
-            "id": f"fact-{i:03d}", "kind": "fact", "split": "test", "question": f"Question {i}?",
-            "reference": "About 4,000.", "key_facts": ["4,000"],
-            "evidence": [{"doc": "weitz-2025-sco", "span": SPAN}],
-        })
+        EvalItem.model_validate(
+            {
+                "id": f"fact-{i:03d}",
+                "kind": "fact",
+                "split": "test",
+                "question": f"Question {i}?",
+                "reference": "About 4,000.",
+                "key_facts": ["4,000"],
+                "evidence": [{"doc": "weitz-2025-sco", "span": SPAN}],
+            }
+        )
         for i in range(1, count + 1)
     ]
 
@@ -92,8 +115,14 @@ def test_the_gate_fails_when_answers_get_worse(tmp_path):
 
     def go(answers, where):
         return run_eval(
-            many_items(), EvalConfig(profile="ci", judged="none"), FakeClient(answers), tmp_path / where,
-            judge_factory=None, embeddings_factory=None, judge_cases=None, judge_timeout_s=30,
+            many_items(),
+            EvalConfig(profile="ci", judged="none"),
+            FakeClient(answers),
+            tmp_path / where,
+            judge_factory=None,
+            embeddings_factory=None,
+            judge_cases=None,
+            judge_timeout_s=30,
             progress=lambda *a: None,
         )
 
@@ -134,15 +163,23 @@ def test_reports_and_baseline_gate(tmp_path):
 @pytest.mark.parametrize("judged", ["slice", "all"])
 def test_judged_slice_is_the_first_dev_item_of_each_kind(tmp_path, judged):
     result = run(tmp_path, FakeClient(ANSWERS), SchemaJudge(), judged=judged)
-    expected = ["fact-001", "unans-001"] if judged == "slice" else ["fact-001", "fact-002", "unans-001"]
+    expected = (
+        ["fact-001", "unans-001"] if judged == "slice" else ["fact-001", "fact-002", "unans-001"]
+    )
     assert result.meta["judged_ids"] == expected
 
 
 def test_only_the_judged_metrics_asked_for_are_scored(tmp_path):
     result = run_eval(
-        items(), EvalConfig(profile="ci", judged="all", metrics=("faithfulness",)), FakeClient(ANSWERS),
-        tmp_path / "out", judge_factory=SchemaJudge, embeddings_factory=None, judge_cases=None,
-        judge_timeout_s=30, progress=lambda *a: None,
+        items(),
+        EvalConfig(profile="ci", judged="all", metrics=("faithfulness",)),
+        FakeClient(ANSWERS),
+        tmp_path / "out",
+        judge_factory=SchemaJudge,
+        embeddings_factory=None,
+        judge_cases=None,
+        judge_timeout_s=30,
+        progress=lambda *a: None,
     )
     judged = {name for r in result.rows for name in r["judged"]}
     assert judged == {"faithfulness"} and result.meta["judged_metrics"] == ["faithfulness"]
@@ -150,17 +187,34 @@ def test_only_the_judged_metrics_asked_for_are_scored(tmp_path):
 
 def test_new_kinds_are_scored_for_what_they_test(tmp_path):
     def item(kind, question, **extra):
-        return EvalItem.model_validate({
-            "id": f"{kind}-001", "kind": kind, "split": "test", "question": question,
-            "reference": "A reference.", **extra,
-        })
+        return EvalItem.model_validate(
+            {
+                "id": f"{kind}-001",
+                "kind": kind,
+                "split": "test",
+                "question": question,
+                "reference": "A reference.",
+                **extra,
+            }
+        )
 
     span = {"doc": "weitz-2025-sco", "span": SPAN}
     questions = [
         item("nearmiss", "How many troops did China alone send?", trap=[span]),
-        item("partial", "How many took part, and why?", key_facts=["4,000"], evidence=[span], missing="why"),
-        item("premise", "Why did China send 4,000 troops alone?", key_facts=["Eight members"], evidence=[span],
-             premise="China alone sent them"),
+        item(
+            "partial",
+            "How many took part, and why?",
+            key_facts=["4,000"],
+            evidence=[span],
+            missing="why",
+        ),
+        item(
+            "premise",
+            "Why did China send 4,000 troops alone?",
+            key_facts=["Eight members"],
+            evidence=[span],
+            premise="China alone sent them",
+        ),
     ]
 
     class Client(FakeClient):
@@ -175,8 +229,14 @@ def test_new_kinds_are_scored_for_what_they_test(tmp_path):
         "Why did China send 4,000 troops alone?": f"Eight members {SPAN}.",
     }
     result = run_eval(
-        questions, EvalConfig(profile="ci", judged="none"), Client(answers), tmp_path / "out",
-        judge_factory=None, embeddings_factory=None, judge_cases=None, judge_timeout_s=30,
+        questions,
+        EvalConfig(profile="ci", judged="none"),
+        Client(answers),
+        tmp_path / "out",
+        judge_factory=None,
+        embeddings_factory=None,
+        judge_cases=None,
+        judge_timeout_s=30,
         progress=lambda *a: None,
     )
     rows = {r["kind"]: r["metrics"] for r in result.rows}
