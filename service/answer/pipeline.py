@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Generator as Generator_
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -142,6 +141,12 @@ class _Answer:
     passages: dict[str, StoredPassage] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
 
+    def offer(self, evidence: list[Evidence]) -> None:
+        """The passages a part may cite; a passage keeps the score it first came with."""
+        for e in evidence:
+            self.passages[e.passage.id] = e.passage
+            self.scores.setdefault(e.passage.id, e.score)
+
     def emit(self, text: str) -> TextEvent:
         previous = self.texts[-1] if self.texts else None
         self.texts.append(text)
@@ -222,6 +227,22 @@ def _separator(previous: str | None, text: str) -> str:
 
 
 @dataclass
+class _Run:
+    """What every part of one question is answered with."""
+
+    question: str
+    plan: QuestionPlan
+    retriever: Retriever
+    generator: Generator
+    checks: Checks
+    acronyms: dict[str, str]
+    top_k: int
+    cancel: threading.Event | None
+    search: SearchResult  # the whole question's retrieval
+    evidence: list[Evidence]
+
+
+@dataclass
 class _PartQuery:
     """One part of the question, as it is retrieved for and asked."""
 
@@ -233,33 +254,24 @@ class _PartQuery:
     retrieve_ms: float
 
 
-def _part_query(
-    index: int,
-    part: Part,
-    *,
-    plan: QuestionPlan,
-    question: str,
-    outcomes: list[PartOutcome],
-    retriever: Retriever,
-    top_k: int,
-    whole: tuple[SearchResult, list[Evidence]],
-) -> _PartQuery:
+def _part_query(run: _Run, index: int, part: Part, outcomes: list[PartOutcome]) -> _PartQuery:
     """A single question uses the whole question's retrieval; each part of a
     multi-part question is retrieved on its own, with the names of the first
     part and of the previous part's answer, and a pronoun that stands for that
     answer replaced by it."""
-    search, evidence = whole
+    search, evidence, asked = run.search, run.evidence, run.question
     retrieve_ms = 0.0
-    asked = question
-    if plan.multi:
-        lead = [n for n in plan.parts[0].names if n not in part.names] if index else []
-        bridge = _bridge_names(outcomes[-1].claims, question) if index and outcomes else []
+    if run.plan.multi:
+        lead = [n for n in run.plan.parts[0].names if n not in part.names] if index else []
+        bridge = _bridge_names(outcomes[-1].claims, run.question) if index and outcomes else []
         extra = " ".join(dict.fromkeys(lead + bridge))
         tick = time.perf_counter()
-        search = retriever.search(f"{part.search_text} {plan.context} {extra}".strip(), top_k)
-        evidence = _merge(gather_evidence(search.hits, retriever, top_k), whole[1], top_k + 2)
+        text = f"{part.search_text} {run.plan.context} {extra}".strip()
+        search = run.retriever.search(text, run.top_k)
+        found = gather_evidence(search.hits, run.retriever, run.top_k)
+        evidence = _merge(found, run.evidence, run.top_k + 2)
         retrieve_ms = (time.perf_counter() - tick) * 1000
-        referent = _referent(outcomes[-1], question) if part.refers_back and outcomes else None
+        referent = _referent(outcomes[-1], run.question) if part.refers_back and outcomes else None
         if referent:
             # "What did he tell the leaders?" after "Which UN chief attended?": he is the answer.
             part = resolve_reference(part, referent)
@@ -271,95 +283,92 @@ def _part_query(
 
 
 @dataclass
-class _PartVerdict:
-    """What the checks made of one part's claims so far."""
+class _PartAnswer:
+    """One part answered: its claims generated, checked, and those that pass said."""
 
+    run: _Run
+    query: _PartQuery
+    answer: _Answer
+    claims: list[Claim] = field(default_factory=list)
     shown: list[Claim] = field(default_factory=list)
     reason: str | None = None
     confidence: float | None = None
+    draft: Draft = field(default_factory=lambda: Draft(False, reason="no answer was produced"))
 
-
-def _answer_part(
-    query: _PartQuery,
-    *,
-    first_part: bool,
-    answer: _Answer,
-    generator: Generator,
-    checks: Checks,
-    acronyms: dict[str, str],
-    earlier: list[PartOutcome],
-    cancel: threading.Event | None,
-) -> Generator_[TextEvent, None, tuple[PartOutcome, Draft]]:
-    """Generate one part's claims, check them and say those that pass; returns
-    the part's outcome and the generator's draft."""
-    part = query.part
-    by_id = {e.passage.id: e for e in query.evidence}
-    answer.passages.update({pid: e.passage for pid, e in by_id.items()})
-    answer.scores.update({pid: e.score for pid, e in by_id.items() if pid not in answer.scores})
-    draft = Draft(False, reason="no answer was produced")
-    claims: list[Claim] = []
-    verdict = _PartVerdict()
-    # A generator that writes as it goes (a language model) has each claim
-    # checked on its own and shown at once, or once it is done when the same
-    # model gives the verdicts; one that decides on the whole answer has its
-    # claims checked together.
-    per_claim = getattr(generator, "incremental", False)
-    shares_model = checks.model is not None and getattr(generator, "shares_model", False)
-    live = per_claim and not shares_model
-
-    def check_one(claim: Claim) -> list[TextEvent]:
+    def check_one(self, claim: Claim) -> list[TextEvent]:
         why, score = check_part(
-            part, [claim], answer.passages, answer.snapshot, acronyms, checks, asked=query.judged
+            self.query.part,
+            [claim],
+            self.answer.passages,
+            self.answer.snapshot,
+            self.run.acronyms,
+            self.run.checks,
+            asked=self.query.judged,
         )
-        verdict.reason = verdict.reason or why
+        self.reason = self.reason or why
         if why is not None:
             return []
-        known = verdict.confidence
-        verdict.confidence = score if known is None or score is None else min(known, score)
-        verdict.shown.append(claim)
-        return list(answer.say([claim]))
+        known = self.confidence
+        self.confidence = score if known is None or score is None else min(known, score)
+        self.shown.append(claim)
+        return list(self.answer.say([claim]))
 
-    for item in generator.stream(query.asked, query.evidence, query.search, cancel):
-        if isinstance(item, Draft):
-            draft = item
-            break
-        if item.passage_id not in by_id:  # never cite a passage the generator was not given
-            continue
-        claims.append(item)
-        # Nothing new to show still hands control back, so a client that left is noticed.
-        yield from (check_one(item) if live else []) or [TextEvent("")]
-    if per_claim and not live:
-        for claim in claims:
-            yield from check_one(claim)
-    elif not per_claim and draft.answered and claims:
-        verdict.reason, verdict.confidence = check_part(
-            part,
-            claims,
-            answer.passages,
-            answer.snapshot,
-            acronyms,
-            checks,
-            asked=query.judged,
-            confidence=draft.confidence,
+    def check_all(self) -> Iterator[TextEvent]:
+        self.reason, self.confidence = check_part(
+            self.query.part,
+            self.claims,
+            self.answer.passages,
+            self.answer.snapshot,
+            self.run.acronyms,
+            self.run.checks,
+            asked=self.query.judged,
+            confidence=self.draft.confidence,
         )
-        if verdict.reason is None:
-            verdict.shown = claims
-            yield from answer.say(claims)
-    firsts = [o.claims[0] for o in earlier if o.answered and o.claims]
-    shown = verdict.shown
-    if shown and not first_part and not part.clause and all(_said(c, firsts) for c in shown):
-        # A question of its own answered only by what answered an earlier one
-        # ("and when did each apply?" by the sentence that says when they joined).
-        verdict.reason, shown = "the only sentences that fit it answer an earlier part", []
-    if not shown:
-        why = (
-            verdict.reason
-            if claims and draft.answered
-            else (draft.reason or "no supported claim")
+        if self.reason is None:
+            self.shown = self.claims
+            yield from self.answer.say(self.claims)
+
+    def generate(self) -> Iterator[TextEvent]:
+        """A generator that writes as it goes (a language model) has each claim
+        checked on its own and shown at once, or once it is done when the same
+        model gives the verdicts; one that decides on the whole answer has its
+        claims checked together."""
+        generator, query = self.run.generator, self.query
+        by_id = {e.passage.id: e for e in query.evidence}
+        self.answer.offer(query.evidence)
+        per_claim = getattr(generator, "incremental", False)
+        shares_model = self.run.checks.model is not None and getattr(
+            generator, "shares_model", False
         )
-        confidence = verdict.confidence or draft.confidence
-        return PartOutcome(part, [], False, why, confidence, draft.relevance), draft
-    return PartOutcome(part, shown, True, None, verdict.confidence, draft.relevance), draft
+        live = per_claim and not shares_model
+        for item in generator.stream(query.asked, query.evidence, query.search, self.run.cancel):
+            if isinstance(item, Draft):
+                self.draft = item
+                break
+            if item.passage_id not in by_id:  # never cite a passage the generator was not given
+                continue
+            self.claims.append(item)
+            # Nothing new to show still hands control back, so a client that left is noticed.
+            yield from (self.check_one(item) if live else []) or [TextEvent("")]
+        if per_claim and not live:
+            for claim in self.claims:
+                yield from self.check_one(claim)
+        elif not per_claim and self.draft.answered and self.claims:
+            yield from self.check_all()
+
+    def outcome(self, earlier: list[PartOutcome], *, first_part: bool) -> PartOutcome:
+        part, draft, shown = self.query.part, self.draft, self.shown
+        firsts = [o.claims[0] for o in earlier if o.answered and o.claims]
+        if shown and not first_part and not part.clause and all(_said(c, firsts) for c in shown):
+            # A question of its own answered only by what answered an earlier one
+            # ("and when did each apply?" by the sentence that says when they joined).
+            self.reason, shown = "the only sentences that fit it answer an earlier part", []
+        if shown:
+            return PartOutcome(part, shown, True, None, self.confidence, draft.relevance)
+        answered = self.claims and draft.answered
+        why = self.reason if answered else (draft.reason or "no supported claim")
+        confidence = self.confidence or draft.confidence
+        return PartOutcome(part, [], False, why, confidence, draft.relevance)
 
 
 def _result(
@@ -421,36 +430,32 @@ def answer_events(
     retrieve_ms = (time.perf_counter() - started) * 1000
     answer = _Answer(retriever.snapshot(), is_source_question(question))
     acronyms = retriever.acronyms()
+    run = _Run(question, plan, retriever, generator, checks, acronyms, top_k, cancel, search, evidence)
     outcomes: list[PartOutcome] = []
     drafts: list[Draft] = []
-
     corrections = checks.premises.corrections(plan) if checks.premises and plan.assumptions else []
     yield from answer.correct(corrections)
     for index, part in enumerate(plan.parts if not corrections else []):
-        part_query = _part_query(
-            index,
-            part,
-            plan=plan,
-            question=question,
-            outcomes=outcomes,
-            retriever=retriever,
-            top_k=top_k,
-            whole=(search, evidence),
-        )
+        part_query = _part_query(run, index, part, outcomes)
         retrieve_ms += part_query.retrieve_ms
-        outcome, draft = yield from _answer_part(
-            part_query,
-            first_part=index == 0,
-            answer=answer,
-            generator=generator,
-            checks=checks,
-            acronyms=acronyms,
-            earlier=outcomes,
-            cancel=cancel,
-        )
-        drafts.append(draft)
-        outcomes.append(outcome)
+        part_answer = _PartAnswer(run, part_query, answer)
+        yield from part_answer.generate()
+        drafts.append(part_answer.draft)
+        outcomes.append(part_answer.outcome(outcomes, first_part=index == 0))
     yield from answer.name_sources()
+    yield from _finish(answer, run, outcomes, drafts, corrections, started, retrieve_ms)
+
+
+def _finish(
+    answer: _Answer,
+    run: _Run,
+    outcomes: list[PartOutcome],
+    drafts: list[Draft],
+    corrections: list[Any],
+    started: float,
+    retrieve_ms: float,
+) -> Iterator[TextEvent | DoneEvent]:
+    """The parts left unanswered said (when others were answered), then the result."""
     missing = [o for o in outcomes if not o.answered]
     if answer.texts and missing:
         documents = len({c.passage.document_id for c in answer.citations.values()})
@@ -462,17 +467,16 @@ def answer_events(
         "answer": round(total_ms - retrieve_ms, 1),
         "total": round(total_ms, 1),
     }
-    yield DoneEvent(
-        _result(
-            answer,
-            outcomes=outcomes,
-            drafts=drafts,
-            corrections=corrections,
-            generator=generator,
-            checks=checks,
-            timings_ms=timings_ms,
-        )
+    result = _result(
+        answer,
+        outcomes=outcomes,
+        drafts=drafts,
+        corrections=corrections,
+        generator=run.generator,
+        checks=run.checks,
+        timings_ms=timings_ms,
     )
+    yield DoneEvent(result)
 
 
 def answer_question(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ingest.errors import MemoqaError
 from service.cli.app import app, err, fail, settings_with
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.api.security import ApiKey
 
 
 @app.command()
@@ -22,21 +26,10 @@ def serve(
     import uvicorn
 
     from service.api.app import configure_logging, create_app
-    from service.api.security import LOOPBACK, load_keys
+    from service.engine import preflight
 
     settings = settings_with(api={"host": host, "port": port})
-    try:
-        keys = load_keys(settings.security.keys_file, settings.security.keys)
-    except MemoqaError as exc:
-        raise fail(str(exc), 2) from exc
-    if not keys and settings.api.host not in LOOPBACK:
-        raise fail(
-            f"no API keys are configured, so memoqa serves only on loopback, not on "
-            f"{settings.api.host}; create a key with `memoqa keys create NAME` and set "
-            "MEMOQA_SECURITY__KEYS_FILE",
-            2,
-        )
-    from service.engine import preflight
+    keys = _check_keys(settings)
 
     try:
         preflight(settings)
@@ -71,3 +64,20 @@ def serve(
         access_log=False,
     )
 
+
+def _check_keys(settings: Settings) -> list[ApiKey]:
+    """The configured API keys; with none, only a loopback interface may be served."""
+    from service.api.security import LOOPBACK, load_keys
+
+    try:
+        keys = load_keys(settings.security.keys_file, settings.security.keys)
+    except MemoqaError as exc:
+        raise fail(str(exc), 2) from exc
+    if not keys and settings.api.host not in LOOPBACK:
+        raise fail(
+            f"no API keys are configured, so memoqa serves only on loopback, not on "
+            f"{settings.api.host}; create a key with `memoqa keys create NAME` and set "
+            "MEMOQA_SECURITY__KEYS_FILE",
+            2,
+        )
+    return keys
