@@ -14,7 +14,7 @@ import typer
 from eval.settings import EvalSettings
 from eval.settings import get_settings as get_eval_settings
 from ingest.errors import MemoqaError
-from service.cli.app import err, fail, out, progress_bars, settings_with
+from service.cli.app import err, fail, out, progress_bars, settings_from, settings_with
 
 if TYPE_CHECKING:
     from eval.dataset import EvalItem
@@ -88,7 +88,7 @@ def evaluate(
         return
     config = _config(profile, split, limit, judged, metrics)
     judge = {"base_url": judge_url, "model": judge_model, "api_key": judge_key}
-    settings = settings_with(get_eval_settings, judge=judge)
+    settings = settings_from(get_eval_settings, judge=judge)
     items = _load(questions)
     target = out_dir or Path("eval/runs") / profile
     result = _run(items, config, settings, url, target)

@@ -15,16 +15,18 @@ class _Section(BaseModel):
 
 class JudgeSettings(_Section):
     base_url: str | None = Field(
-        None,
+        default=None,
         description="OpenAI-compatible endpoint of the evaluation judge (e.g. "
         "https://host/v1); unset means the local packaged model.",
     )
-    model: str | None = Field(None, description="Model name sent to that endpoint.")
-    api_key: SecretStr | None = Field(None, description="Key for that endpoint.")
-    timeout_s: float = Field(120.0, gt=0, le=3600, description="Time allowed per judgement.")
-    max_tokens: int = Field(600, ge=16, le=8192, description="Longest judgement.")
+    model: str | None = Field(default=None, description="Model name sent to that endpoint.")
+    api_key: SecretStr | None = Field(default=None, description="Key for that endpoint.")
+    timeout_s: float = Field(
+        default=120.0, gt=0, le=3600, description="Time allowed per judgement."
+    )
+    max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest judgement.")
     cache_path: Path = Field(
-        Path(".memoqa/judge-cache.sqlite"),
+        default=Path(".memoqa/judge-cache.sqlite"),
         description="Judgements cached by their inputs, so a re-run only judges what changed.",
     )
 

@@ -12,14 +12,14 @@ import numpy as np
 from ingest.embed import Embedder, load_embedder
 from ingest.errors import MemoqaError
 from ingest.index.reader import IndexReader
-from service.settings import Settings
-from service.text import Tokenizer
-from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent
+from service.answer.extractive import ExtractiveGenerator
 from service.answer.gate import Checks
 from service.answer.pipeline import answer_events, answer_question
-from service.answer.extractive import ExtractiveGenerator
+from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent
 from service.followup import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
+from service.settings import Settings
+from service.text import Tokenizer
 
 if TYPE_CHECKING:
     from service.answer.answerability import AnswerCheck
@@ -81,9 +81,13 @@ CHECKS = ("auto", "model", "rules", "none")
 
 def check_answer_settings(settings: Settings) -> None:
     if settings.answer.mode not in MODES:
-        raise MemoqaError(f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}")
+        raise MemoqaError(
+            f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}"
+        )
     if settings.answer.check not in CHECKS:
-        raise MemoqaError(f"unknown answer check '{settings.answer.check}'; choose one of: {', '.join(CHECKS)}")
+        raise MemoqaError(
+            f"unknown answer check '{settings.answer.check}'; choose one of: {', '.join(CHECKS)}"
+        )
 
 
 def check_mode(settings: Settings) -> str:
@@ -217,7 +221,8 @@ def preflight(settings: Settings) -> None:
         )
     if settings.answer.generator not in GENERATORS:
         raise MemoqaError(
-            f"unknown answer generator '{settings.answer.generator}'; choose one of: {', '.join(GENERATORS)}"
+            f"unknown answer generator '{settings.answer.generator}'; "
+            f"choose one of: {', '.join(GENERATORS)}"
         )
     check_answer_settings(settings)
     if check_mode(settings) == "model" and not settings.llm.model_path.is_file():

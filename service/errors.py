@@ -13,7 +13,6 @@ class GeneratorBusy(MemoqaError):
     """The language model is serving other requests for longer than allowed."""
 
 
-
 class GenerationError(MemoqaError):
     """The language model failed or timed out."""
 
@@ -26,10 +25,8 @@ class AuthError(MemoqaError):
     """No key, or an unknown key (401)."""
 
 
-
 class ForbiddenError(MemoqaError):
     """A valid key without the scope the action needs (403)."""
-
 
 
 class RateLimited(MemoqaError):

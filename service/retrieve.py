@@ -24,8 +24,8 @@ import numpy as np
 from ingest.embed import Embedder
 from ingest.index.reader import IndexReader, Snapshot
 from ingest.index.records import StoredPassage
-from service.text import Tokenizer
 from service.query import Query, analyse
+from service.text import Tokenizer
 
 RRF_K = 60
 
@@ -207,7 +207,9 @@ class Retriever:
     def analyse(self, question: str) -> Query:
         return analyse(question, self.tokenizer, self.acronyms())
 
-    def search(self, question: str, k: int, options: RetrievalOptions | None = None) -> SearchResult:
+    def search(
+        self, question: str, k: int, options: RetrievalOptions | None = None
+    ) -> SearchResult:
         try:
             return self._search(question, k, options or self.options)
         except Exception as exc:

@@ -24,52 +24,66 @@ class _Section(BaseModel):
 
 
 class RetrievalSettings(_Section):
-    top_k: int = Field(5, ge=1, le=20, description="Passages retrieved for an answer.")
-    search_k: int = Field(10, ge=1, le=50, description="Default number of /v1/search results.")
+    top_k: int = Field(default=5, ge=1, le=20, description="Passages retrieved for an answer.")
+    search_k: int = Field(
+        default=10, ge=1, le=50, description="Default number of /v1/search results."
+    )
 
 
 class AnswerSettings(_Section):
     generator: str = Field(
-        "local",
+        default="local",
         description="Answer generator: local (the packaged model in-process), openai (any "
         "OpenAI-compatible endpoint) or extractive (no language model).",
     )
-    openai_base_url: str | None = Field(None, description="Endpoint for the openai generator.")
-    openai_model: str | None = Field(None, description="Model name for the openai generator.")
-    openai_api_key: SecretStr | None = Field(None, description="Key for the openai generator.")
-    max_tokens: int = Field(160, ge=16, le=2048, description="Longest generated answer, in tokens.")
-    timeout_s: float = Field(30.0, gt=0, le=600, description="Time budget of one generation.")
-    queue_timeout_s: float = Field(
-        20.0, gt=0, le=600, description="Longest wait for the model before a 503."
+    openai_base_url: str | None = Field(
+        default=None, description="Endpoint for the openai generator."
     )
-    max_sentences: int = Field(3, ge=1, le=8, description="Sentences in an extractive answer.")
+    openai_model: str | None = Field(
+        default=None, description="Model name for the openai generator."
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="Key for the openai generator."
+    )
+    max_tokens: int = Field(
+        default=160, ge=16, le=2048, description="Longest generated answer, in tokens."
+    )
+    timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Time budget of one generation."
+    )
+    queue_timeout_s: float = Field(
+        default=20.0, gt=0, le=600, description="Longest wait for the model before a 503."
+    )
+    max_sentences: int = Field(
+        default=3, ge=1, le=8, description="Sentences in an extractive answer."
+    )
     min_relevance: float = Field(
-        0.40,
+        default=0.40,
         ge=0.0,
         le=1.0,
         description="Relevance below which the corpus is taken not to answer the question.",
     )
     mode: str = Field(
-        "select",
+        default="select",
         description="How the local model answers: select (it decides which of the passages' "
         "sentences answer; they are quoted) or write (it writes the answer; each sentence is "
         "verified against its passage).",
     )
     check: str = Field(
-        "auto",
+        default="auto",
         description="What every answer passes, whatever wrote it: rules (names, kind of answer "
         "and qualifiers, checked in code), model (the rules, then the local model's verdict that "
         "the sentences answer the question as asked), none, or auto (model with the local "
         "generator, rules with the others).",
     )
     min_confidence: float = Field(
-        0.5,
+        default=0.5,
         ge=0.0,
         le=1.0,
         description="The model's verdict (0..1) below which a sentence does not answer.",
     )
     relevance_weight: float = Field(
-        1.0,
+        default=1.0,
         ge=0.0,
         le=5.0,
         description="In select mode, how much a sentence's relevance to the question counts, "
@@ -79,34 +93,42 @@ class AnswerSettings(_Section):
 
 class LLMSettings(_Section):
     model_path: Path = Field(
-        Path(".memoqa/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
+        default=Path(".memoqa/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"),
         description="GGUF file of the local language model (assembled by `make setup`).",
     )
-    n_ctx: int = Field(4096, ge=512, le=32768, description="Context window, in tokens.")
-    threads: int | None = Field(None, ge=1, le=256, description="CPU threads (default: all).")
+    n_ctx: int = Field(default=4096, ge=512, le=32768, description="Context window, in tokens.")
+    threads: int | None = Field(
+        default=None, ge=1, le=256, description="CPU threads (default: all)."
+    )
 
 
 class SecuritySettings(_Section):
     keys_file: Path | None = Field(
-        None,
+        default=None,
         description="API keys, one JSON record per line with the key's sha256 and scopes "
         "(`memoqa keys create` writes them). With no keys the service serves loopback only.",
     )
     keys: str | None = Field(
-        None, description="More keys inline: name:sha256:scope+scope, comma separated."
+        default=None, description="More keys inline: name:sha256:scope+scope, comma separated."
     )
-    rate_per_minute: int = Field(120, ge=1, le=100000, description="Requests a minute per key.")
-    burst: int = Field(30, ge=1, le=100000, description="Requests a key may make at once.")
+    rate_per_minute: int = Field(
+        default=120, ge=1, le=100000, description="Requests a minute per key."
+    )
+    burst: int = Field(default=30, ge=1, le=100000, description="Requests a key may make at once.")
     concurrent_answers: int = Field(
-        2, ge=1, le=1000, description="Answers one key may have in progress at once."
+        default=2, ge=1, le=1000, description="Answers one key may have in progress at once."
     )
-    max_body_bytes: int = Field(65536, ge=1024, le=10_000_000, description="Largest request body.")
+    max_body_bytes: int = Field(
+        default=65536, ge=1024, le=10_000_000, description="Largest request body."
+    )
 
 
 class ApiSettings(_Section):
-    host: str = Field("127.0.0.1", description="Interface `memoqa serve` binds to.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `memoqa serve` listens on.")
-    max_question_chars: int = Field(2000, ge=10, le=MAX_QUESTION_CEILING, description="Longest question accepted.")
+    host: str = Field(default="127.0.0.1", description="Interface `memoqa serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `memoqa serve` listens on.")
+    max_question_chars: int = Field(
+        default=2000, ge=10, le=MAX_QUESTION_CEILING, description="Longest question accepted."
+    )
 
 
 class Settings(IngestSettings):

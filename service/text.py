@@ -1,4 +1,5 @@
-"""Query-time text rules: the search tokenizer, the names and numbers a question is about, and text that addresses a model."""
+"""Query-time text rules: the search tokenizer, the names and numbers a question
+is about, and text that addresses a model."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def mentions(entity: str, text: str, acronyms: dict[str, str]) -> bool:
 
 _INSTRUCTION_RE = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|rules|prompt|above|previous|"
-    r"everything)\b|\b(?:system prompt|you are (?:now )?(?:an? )?(?:ai|assistant|language model|chatbot)|"
+    r"everything)\b|\b(?:system prompt|you are (?:now )?(?:an? )?(?:ai|assistant|language model|"
+    r"chatbot)|"
     r"(?:assistant|ai|model|chatbot)s?,? (?:must|should) (?:answer|reply|say|respond)|"
     r"(?:answer|reply|respond) (?:only )?with the (?:following|words?)|new instructions)\b",
     re.IGNORECASE,
@@ -113,15 +115,38 @@ def looks_like_instructions(text: str) -> bool:
 
 
 _UNITS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
 
 
 _TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 
 
@@ -129,8 +154,13 @@ _SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9,
 
 
 _NUMBER_WORD_RE = re.compile(
-    r"\b(?:a\s+)?(?:dozen|(?:" + "|".join([*_UNITS, *_TENS]) + r")(?:[-\s](?:" + "|".join(_UNITS)
-    + r"))?(?:\s+(?:" + "|".join(_SCALES) + r"))?)\b",
+    r"\b(?:a\s+)?(?:dozen|(?:"
+    + "|".join([*_UNITS, *_TENS])
+    + r")(?:[-\s](?:"
+    + "|".join(_UNITS)
+    + r"))?(?:\s+(?:"
+    + "|".join(_SCALES)
+    + r"))?)\b",
     re.IGNORECASE,
 )
 

@@ -75,7 +75,11 @@ def value_from_schema(schema: dict[str, Any], root: dict[str, Any] | None = None
     if kind == "array":
         return [value_from_schema(schema.get("items", {"type": "string"}), root)]
     if kind == "integer":
-        return max(1, schema.get("minimum", 1)) if schema.get("maximum", 1) >= 1 else schema.get("minimum", 0)
+        return (
+            max(1, schema.get("minimum", 1))
+            if schema.get("maximum", 1) >= 1
+            else schema.get("minimum", 0)
+        )
     if kind == "number":
         return 1.0
     if kind == "boolean":
@@ -114,18 +118,47 @@ class FakeClient:
 
     def search(self, q: str, k: int) -> dict[str, Any]:
         text = self.answers.get(q, "nothing relevant")
-        return {"passages": [{"passage_id": "d-1", "kind": "paragraph", "section": "S", "score": 0.9, "text": text}]}
+        return {
+            "passages": [
+                {
+                    "passage_id": "d-1",
+                    "kind": "paragraph",
+                    "section": "S",
+                    "score": 0.9,
+                    "text": text,
+                }
+            ]
+        }
 
     def ask(self, question: str, top_k: int | None = None, history: Any = None) -> dict[str, Any]:
         self.asked += 1
         text = self.answers.get(question)
         if text is None:
-            return {"answer": "No.", "answered": False, "citations": [], "reason": "not relevant",
-                    "generator": "fake", "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0}}
-        citation = {"ref": 1, "passage_id": "d-1", "section": "S", "text": text, "quote": text,
-                    "endnotes": [], "score": 0.9}
-        return {"answer": f"{text} [1]", "answered": True, "citations": [citation], "reason": None,
-                "generator": "fake", "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0}}
+            return {
+                "answer": "No.",
+                "answered": False,
+                "citations": [],
+                "reason": "not relevant",
+                "generator": "fake",
+                "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0},
+            }
+        citation = {
+            "ref": 1,
+            "passage_id": "d-1",
+            "section": "S",
+            "text": text,
+            "quote": text,
+            "endnotes": [],
+            "score": 0.9,
+        }
+        return {
+            "answer": f"{text} [1]",
+            "answered": True,
+            "citations": [citation],
+            "reason": None,
+            "generator": "fake",
+            "timings_ms": {"retrieve": 1.0, "answer": 1.0, "total": 2.0},
+        }
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "fake", "index": "fake-index"}

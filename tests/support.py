@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -38,13 +38,21 @@ def memoqa_env(tmp: Path, manifest: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "memoqa"), *args], env=env, capture_output=True, text=True, timeout=timeout
     )
 
 
-def wait_until(url: str, *, status: int = 200, timeout: float = 180, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_until(
+    url: str,
+    *,
+    status: int = 200,
+    timeout: float = 180,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -80,10 +88,12 @@ class ServerThread:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))  # type: ignore[arg-type]
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
+        )  # type: ignore[arg-type]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started and time.monotonic() < deadline:
@@ -99,7 +109,7 @@ class OpenAICompatibleServer(ServerThread):
     """A small OpenAI-compatible chat completions server on loopback, answering
     with `reply(messages)`; streams Server-Sent Events when asked to."""
 
-    def __init__(self, reply: "Callable[[list[dict[str, str]]], str]") -> None:
+    def __init__(self, reply: Callable[[list[dict[str, str]]], str]) -> None:
         import json
 
         from fastapi import FastAPI
@@ -114,6 +124,7 @@ class OpenAICompatibleServer(ServerThread):
             self.requests.append(body)
             text = reply(body["messages"])
             if body.get("stream"):
+
                 def events():  # type: ignore[no-untyped-def]
                     for word in text.split(" "):
                         chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
@@ -121,8 +132,17 @@ class OpenAICompatibleServer(ServerThread):
                     yield "data: [DONE]\n\n"
 
                 return StreamingResponse(events(), media_type="text/event-stream")
-            return JSONResponse({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                              "finish_reason": "stop"}]})
+            return JSONResponse(
+                {
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ]
+                }
+            )
 
         super().__init__(app)
         self.url += "/v1"

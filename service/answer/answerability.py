@@ -13,47 +13,8 @@ from __future__ import annotations
 
 import typing as t
 
+from service.answer.prompt import ANSWERS_PROMPT
 from service.answer.question import analyse_question
-
-ANSWERS_PROMPT = """You check whether sentences from a policy paper answer a question. Reply yes only if the sentences state the specific thing the question asks for. Reply no if they are about a related but different thing: another actor, another event, another year, a total instead of a bilateral figure, a rough period instead of an exact date, members instead of attendees, a plan instead of what happened, or if they only mention the subject without giving what is asked (no place for "where", no length for "how long", no conditions for "what criteria").
-
-Examples:
-Question: How many soldiers did France send to Mali in 2013?
-Sentences: France contributed about 4,000 military personnel to the Mali operation in 2013.
-Answer: yes
-Question: What was the bilateral trade between Germany and Poland in 2020?
-Sentences: Germany's total trade with all EU members reached €1.2 trillion in 2020.
-Answer: no
-Question: How many leaders attended the Vilnius summit?
-Sentences: More than 2,000 delegates attended the Vilnius summit, where NATO confirmed it has 31 members.
-Answer: no
-Question: When exactly did the ministers meet?
-Sentences: The ministers will meet in the spring.
-Answer: no
-Question: Why did Norway veto the plan?
-Sentences: Sweden vetoed the plan because of its cost.
-Answer: no
-Question: Where is the new investment fund based?
-Sentences: The summit also launched a new investment fund to support member economies.
-Answer: no
-Question: Nationals of which country carried out the bombing?
-Sentences: Foreign nationals were involved in the bombing of the embassy on May 3, 2019.
-Answer: no
-Question: How long did the naval exercise last?
-Sentences: The naval exercise was the first to include all ten navies.
-Answer: no
-Question: Which countries are observers of the council?
-Sentences: Dialogue partners, a status that can lead to observer status, include Chile and Peru.
-Answer: no
-Question: Where is the agency based?
-Sentences: The agency was set up in Vienna in 1957.
-Answer: yes
-Question: Why did Canada leave the pact?
-Sentences: Canada left the pact because it rejected the new emissions targets.
-Answer: yes
-Question: Which countries joined the bank in 2016?
-Sentences: In 2016, the bank admitted Chile and Peru as new members.
-Answer: yes"""
 
 
 class YesNoModel(t.Protocol):

@@ -20,13 +20,22 @@ from service.answer.question import Part, Qualifier
 from service.text import _TENS, _UNITS, mentions, numbers_in
 
 _ORDINALS = {
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
-    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "twentieth": 20,
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "twentieth": 20,
 }
 YEAR_RE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b")
-_MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December"
-)
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 MONTH_RE = re.compile(rf"\b(?:{_MONTHS})\b")
 _DAY_DATE_RE = re.compile(
     rf"\b(?:(?:{_MONTHS})\s+\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\b|\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+(?:{_MONTHS})\b)"
@@ -43,7 +52,8 @@ _VAGUE_QUANTITY_RE = re.compile(
 )
 _APPROXIMATE_RE = re.compile(
     r"\b(?:approximately|roughly|about|around|some|more than|over|nearly|almost|up to|at least|"
-    r"fewer than|less than|under)\s+(?:\$|€|£)?\d", re.IGNORECASE
+    r"fewer than|less than|under)\s+(?:\$|€|£)?\d",
+    re.IGNORECASE,
 )
 _CAPITALISED_RE = re.compile(r"\b[A-Z][\w’'-]+")
 _REASON_RE = re.compile(
@@ -100,7 +110,9 @@ def _spells(acronym: str, text: str) -> bool:
     """Whether capitalised words in text spell the acronym ("United Nations" -> UN)."""
     words = re.findall(r"[A-Z][\w’'-]*", text)
     n = len(acronym)
-    return any("".join(w[0] for w in words[i : i + n]) == acronym for i in range(len(words) - n + 1))
+    return any(
+        "".join(w[0] for w in words[i : i + n]) == acronym for i in range(len(words) - n + 1)
+    )
 
 
 def _new_quantities(text: str, question: str, *, years: bool) -> set[str]:
@@ -116,36 +128,44 @@ def _new_quantities(text: str, question: str, *, years: bool) -> set[str]:
 
 
 _HOW_MANY_RE = re.compile(
-    r"\bhow many\s+((?:[\w’'-]+\s+){0,4}?[\w’'-]+?)\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|"
+    r"\bhow many\s+((?:[\w’'-]+\s+){0,4}?[\w’'-]+?)\s+(?:did|do|does|were|was|are|is|have|has|had|"
+    r"will|would|"
     r"can|could|took|take|attended|joined|participated|sent|came|died|work|worked|live|lived|signed|held)\b",
     re.IGNORECASE,
 )
 _PLACE_RE = re.compile(
-    r"\b(?:in|at|near|based in|headquartered in|located in|city of|capital of|town of|region of|province of)\s+"
+    r"\b(?:in|at|near|based in|headquartered in|located in|city of|capital of|town of|region of|"
+    r"province of)\s+"
     r"(?!(?:" + _MONTHS + r")\b)([A-Z][a-z][\w’'.-]*)(?:’s|'s)?((?:\s+[A-Z][\w’'-]*)*)"
 )
 # Capitalised words that name institutions and events, not places ("in the SCO Plus framework").
 _INSTITUTION_WORDS = frozenset(
-    """Association Organization Organisation Council Forum Summit Framework Plus Declaration Structure
-    Initiative Partnership Union Treaty Convention Program Programme Meeting Ministry Institute Center
-    Centre Bank Club Agreement Strategy Concept Group Command Force Forces Committee Secretariat""".split()
+    """Association Organization Organisation Council Forum Summit Framework Plus Declaration
+    Structure Initiative Partnership Union Treaty Convention Program Programme Meeting Ministry
+    Institute Center Centre Bank Club Agreement Strategy Concept Group Command Force Forces
+    Committee Secretariat""".split()
 )
 _DURATION_RE = re.compile(
-    r"\b(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|few)[- ](?:day|week|month|year|hour|"
-    r"decade)s?\b|\b\d{1,2}\s*[-–]\s*\d{1,2},?\s+\d{4}\b|\b(?:" + _MONTHS + r")\s+\d{1,2}\s*[-–]\s*\d{1,2}\b",
+    r"\b(?:\d+|a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|few)[- ](?:day|week|"
+    r"month|year|hour|"
+    r"decade)s?\b|\b\d{1,2}\s*[-–]\s*\d{1,2},?\s+\d{4}\b|\b(?:"
+    + _MONTHS
+    + r")\s+\d{1,2}\s*[-–]\s*\d{1,2}\b",
     re.IGNORECASE,
 )
 Similarity = Callable[[str, list[str]], list[float]]
 
 
 _HOW_MANY_WERE_RE = re.compile(
-    r"\bhow many(?: of (?:them|these|those|the \w+))?\s+(?:were|are|was|is|have been|had been)\s+([^?(]+)",
+    r"\bhow many(?: of (?:them|these|those|the \w+))?\s+(?:were|are|was|is|have been|had"
+    r" been)\s+([^?(]+)",
     re.IGNORECASE,
 )
 
 
 _MEASURE_RE = re.compile(
-    r"\bwhat (?:is|was|are|were) the (?:\w+\s+){0,2}?(population|budget|gdp|cost|price|area|length|volume|"
+    r"\bwhat (?:is|was|are|were) the (?:\w+\s+){0,2}?(population|budget|gdp|cost|price|area|length|"
+    r"volume|"
     r"turnover|revenue|spending|headcount|death toll|toll|strength|size)\b",
     re.IGNORECASE,
 )
@@ -155,7 +175,11 @@ def counted_noun(part: Part) -> str | None:
     """What a quantity question counts or measures: "how many heads of state
     attended" -> "heads of state"; "how many were security events" -> "security
     events"; "what is the population of ..." -> "population"."""
-    m = _HOW_MANY_WERE_RE.search(part.text) or _HOW_MANY_RE.search(part.text) or _MEASURE_RE.search(part.text)
+    m = (
+        _HOW_MANY_WERE_RE.search(part.text)
+        or _HOW_MANY_RE.search(part.text)
+        or _MEASURE_RE.search(part.text)
+    )
     return m.group(1).strip() if m else None
 
 
@@ -167,7 +191,9 @@ def _counts_it(part: Part, text: str, similar: Similarity | None) -> bool:
         return True
     plain = strip_superscripts(text)
     windows = []
-    for m in re.finditer(r"\d[\d,.]*|\b(?:" + "|".join([*_UNITS, *_TENS, "dozen"]) + r")\b", plain, re.I):
+    for m in re.finditer(
+        r"\d[\d,.]*|\b(?:" + "|".join([*_UNITS, *_TENS, "dozen"]) + r")\b", plain, re.I
+    ):
         after = re.findall(r"[\w’'/-]+", plain[m.end() : m.end() + 60])[:4]
         before = re.findall(r"[\w’'/-]+", plain[max(0, m.start() - 40) : m.start()])[-3:]
         windows += [" ".join(after), " ".join(before + after)]
@@ -186,13 +212,19 @@ def kind_present(part: Part, text: str, similar: Similarity | None = None) -> bo
     if asks == "quantity":
         if re.search(r"\bhow much\b", part.text, re.I) and _VAGUE_QUANTITY_RE.search(plain):
             return True
-        return bool(_new_quantities(text, part.text, years=False)) and _counts_it(part, text, similar)
+        return bool(_new_quantities(text, part.text, years=False)) and _counts_it(
+            part, text, similar
+        )
     if asks == "duration":
         return bool(_DURATION_RE.search(plain))
     if asks == "date":
         asked = set(YEAR_RE.findall(part.text))
         years = set(YEAR_RE.findall(plain)) - asked
-        return bool(years or MONTH_RE.search(plain) or re.search(r"\b(?:spring|summer|autumn|fall|winter)\b", plain, re.I))
+        return bool(
+            years
+            or MONTH_RE.search(plain)
+            or re.search(r"\b(?:spring|summer|autumn|fall|winter)\b", plain, re.I)
+        )
     if asks == "place":
         asked = {w.lower() for w in part.names}
         for m in _PLACE_RE.finditer(plain):
@@ -217,7 +249,9 @@ def _qualifier_met(name: str, part: Part, text: str, near: str) -> bool:
         if part.asks == "date":
             return bool(_DAY_DATE_RE.search(text))
         if part.asks == "quantity":
-            return bool(_new_quantities(text, part.text, years=False)) and not _APPROXIMATE_RE.search(text)
+            return bool(
+                _new_quantities(text, part.text, years=False)
+            ) and not _APPROXIMATE_RE.search(text)
         return True
     for qualifier in part.qualifiers:
         if qualifier.name == name:
@@ -236,7 +270,8 @@ def qualifier_met(qualifier: Qualifier, text: str) -> bool:
 # Words that make a status a prospect, not a fact ("a designation that can lead to
 # eventual observer status", "membership aspirations").
 _PROSPECTIVE_RE = re.compile(
-    r"\b(?:eventual(?:ly)?|can lead to|could lead to|may lead to|aspir\w*|seek\w*|sought|request\w*|bid|"
+    r"\b(?:eventual(?:ly)?|can lead to|could lead to|may lead to|aspir\w*|seek\w*|sought|request\w*"
+    r"|bid|"
     r"hope\w*|want\w*|propos\w*|plan\w*|would|might|future)\b[^.;]*$",
     re.IGNORECASE,
 )

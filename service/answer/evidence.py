@@ -1,12 +1,13 @@
-"""Evidence: the passages an answer may rest on, their quotable sentences, and what each sentence is read with."""
+"""Evidence: the passages an answer may rest on, their quotable sentences, and
+what each sentence is read with."""
 
 from __future__ import annotations
 
 import re
 
 from ingest.chunk import quotable_units
-from ingest.index.records import DocumentRecord, StoredPassage
 from ingest.index.reader import Snapshot
+from ingest.index.records import DocumentRecord, StoredPassage
 from ingest.text import plain_text
 from service.answer.types import (
     Draft,
@@ -35,7 +36,6 @@ def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[E
     return ranked[:limit]
 
 
-
 def too_far(relevance: float, min_relevance: float) -> Draft:
     """The refusal when even the closest passage does not address the question."""
     return Draft(
@@ -48,7 +48,6 @@ def too_far(relevance: float, min_relevance: float) -> Draft:
     )
 
 
-
 def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
     """A passage's quotable units; text that addresses a model is never quoted."""
     return [
@@ -57,10 +56,8 @@ def units_of(passage: StoredPassage) -> list[tuple[str, tuple[int, ...]]]:
     ]
 
 
-
 def _claim_text(unit: str) -> str:
     return plain_text(unit).removeprefix("- ").strip()
-
 
 
 def whole_list(passage: StoredPassage) -> str:
@@ -68,7 +65,6 @@ def whole_list(passage: StoredPassage) -> str:
     items = [_claim_text(line) for line, _ in units_of(passage) if line]
     heading = passage.section_path[-1] if passage.section else ""
     return (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
-
 
 
 def previous_unit(passage: StoredPassage, quote: str | None) -> str:
@@ -80,7 +76,6 @@ def previous_unit(passage: StoredPassage, quote: str | None) -> str:
     return ""
 
 
-
 def unit_context(passage: StoredPassage, quote: str | None, snapshot: Snapshot) -> str:
     """What a quoted sentence is read with: its section, the sentence before it,
     and the endnotes behind it."""
@@ -88,27 +83,34 @@ def unit_context(passage: StoredPassage, quote: str | None, snapshot: Snapshot) 
     for unit, unit_notes in quotable_units(passage.kind, passage.text):
         if quote and unit.strip() and unit.strip() in quote:
             notes += unit_notes
-    note_text = " ".join(n.text for n in snapshot.endnotes(passage.document_id, notes)) if notes else ""
+    note_text = (
+        " ".join(n.text for n in snapshot.endnotes(passage.document_id, notes)) if notes else ""
+    )
     before = previous_unit(passage, quote)
     dated = relative_years(f"{before} {quote or ''}", snapshot.documents.get(passage.document_id))
     return f"{passage.section} {before} {note_text} {dated}".strip()
 
 
+_RELATIVE_YEAR_RE = re.compile(
+    r"\b(this|last|next|the current|the previous|the coming) year\b", re.IGNORECASE
+)
 
-_RELATIVE_YEAR_RE = re.compile(r"\b(this|last|next|the current|the previous|the coming) year\b", re.IGNORECASE)
 
-
-
-_YEAR_OFFSET = {"this": 0, "the current": 0, "last": -1, "the previous": -1, "next": 1, "the coming": 1}
-
+_YEAR_OFFSET = {
+    "this": 0,
+    "the current": 0,
+    "last": -1,
+    "the previous": -1,
+    "next": 1,
+    "the coming": 1,
+}
 
 
 def relative_years(text: str, document: DocumentRecord | None) -> str:
-    """"This year" in a paper dated 2025-07 is 2025: the years such phrases name,
+    """ "This year" in a paper dated 2025-07 is 2025: the years such phrases name,
     so that a question asking about 2025 finds them."""
     if document is None or not document.date or not document.date[:4].isdigit():
         return ""
     year = int(document.date[:4])
     found = {year + _YEAR_OFFSET[m.group(1).lower()] for m in _RELATIVE_YEAR_RE.finditer(text)}
     return " ".join(str(y) for y in sorted(found))
-

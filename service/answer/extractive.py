@@ -36,13 +36,11 @@ from service.text import entities, mentions
 FITTING_SHARE = 0.6
 
 
-
 _QUANTITY_RE = re.compile(
     r"\b(\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundreds?|"
     r"thousands?|millions?|billions?|half|several|many|most|all|no)\b",
     re.IGNORECASE,
 )
-
 
 
 def answer_type(question: str) -> str | None:
@@ -55,7 +53,6 @@ def answer_type(question: str) -> str | None:
     return None
 
 
-
 def answer_type_present(kind: str | None, text: str) -> bool:
     if kind == "quantity":
         plain = strip_superscripts(text)
@@ -65,7 +62,6 @@ def answer_type_present(kind: str | None, text: str) -> bool:
     if kind == "date":
         return bool(YEAR_RE.search(text) or MONTH_RE.search(text))
     return True
-
 
 
 class DecidesWhole:
@@ -84,7 +80,6 @@ class DecidesWhole:
         draft = self.generate(question, evidence, search)
         yield from draft.claims
         yield draft
-
 
 
 @dataclass(frozen=True)
@@ -215,7 +210,9 @@ class ExtractiveGenerator(DecidesWhole):
             cosine[to_embed] = fresh @ search.query_vector
         return cosine
 
-    def _note_texts(self, evidence: list[Evidence], snapshot: Snapshot) -> dict[tuple[str, int], str]:
+    def _note_texts(
+        self, evidence: list[Evidence], snapshot: Snapshot
+    ) -> dict[tuple[str, int], str]:
         """The endnotes behind the first passages, by (document, number)."""
         note_text: dict[tuple[str, int], str] = {}
         for item in evidence[: self.evidence_passages]:
@@ -254,9 +251,7 @@ class ExtractiveGenerator(DecidesWhole):
             return Draft(True, [claim], relevance=relevance)
         picked = self._pick(ranked, scores, best)
         claims = [
-            Claim(
-                _claim_text(u.text), evidence[u.evidence].passage.id, u.text.strip(), u.notes
-            )
+            Claim(_claim_text(u.text), evidence[u.evidence].passage.id, u.text.strip(), u.notes)
             for u in picked
         ]
         return Draft(True, claims, relevance=relevance)

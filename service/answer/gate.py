@@ -23,7 +23,6 @@ class PremiseChecker(Protocol):
     def corrections(self, plan: QuestionPlan) -> list[Any]: ...
 
 
-
 @dataclass
 class Checks:
     """What every answer passes before it is shown, whatever wrote it: the
@@ -38,8 +37,11 @@ class Checks:
 
     @property
     def name(self) -> str:
-        return "rules+model" if self.model is not None and self.rules else ("model" if self.model else "rules" if self.rules else "none")
-
+        return (
+            "rules+model"
+            if self.model is not None and self.rules
+            else ("model" if self.model else "rules" if self.rules else "none")
+        )
 
 
 def check_part(
@@ -72,4 +74,3 @@ def check_part(
                 f"below {checks.min_confidence:.2f})"
             ), confidence
     return None, confidence
-

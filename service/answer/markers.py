@@ -1,4 +1,5 @@
-"""Citation markers: `[n]` after a sentence cites the evidence numbered n. The one pattern every reader of answers uses."""
+"""Citation markers: `[n]` after a sentence cites the evidence numbered n. The one
+pattern every reader of answers uses."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import re
 from ingest.text import split_sentences
 
 MARKER_RE = re.compile(r"\[(\d+)\]")
-
 
 
 def split_answer(answer: str) -> list[tuple[str, list[int]]]:
@@ -24,6 +24,10 @@ def split_answer(answer: str) -> list[tuple[str, list[int]]]:
             sentence = sentence[lead.end() :]
         text = MARKER_RE.sub("", sentence).strip()
         if text and re.search(r"\w", text):
-            out.append((re.sub(r"\s+([.,;:!?])", r"\1", text), [int(n) for n in MARKER_RE.findall(sentence)]))
+            out.append(
+                (
+                    re.sub(r"\s+([.,;:!?])", r"\1", text),
+                    [int(n) for n in MARKER_RE.findall(sentence)],
+                )
+            )
     return out
-

@@ -94,7 +94,9 @@ def _referent(previous: PartOutcome, question: str) -> str | None:
     or country a later "he" or "it" stands for."""
     # "Which UN chief ...? What did he say?": the pronoun stands for the answer.
     # After "Where is the RATS ...? When did it open?" it stands for the subject.
-    asks_for_one = re.match(r"^\s*(?:\w+\s+)?(?:which|who|whom|whose)\b", previous.part.text, re.IGNORECASE)
+    asks_for_one = re.match(
+        r"^\s*(?:\w+\s+)?(?:which|who|whom|whose)\b", previous.part.text, re.IGNORECASE
+    )
     if not previous.answered or not asks_for_one:
         return None
     asked = question.lower()
@@ -102,7 +104,8 @@ def _referent(previous: PartOutcome, question: str) -> str | None:
         run
         for claim in previous.claims
         for run in _NAME_RUN_RE.findall(strip_superscripts(claim.text))
-        if run.lower() not in asked and not any(w.lower() in asked for w in run.split())
+        if run.lower() not in asked
+        and not any(w.lower() in asked for w in run.split())
         and not claim.text.startswith(run)
     ]
     return runs[0] if runs else None
@@ -110,6 +113,7 @@ def _referent(previous: PartOutcome, question: str) -> str | None:
 
 def resolve_reference(part: Part, referent: str) -> Part:
     """The part with its first pronoun replaced by what it refers to."""
+
     def swap(m: re.Match[str]) -> str:
         possessive = m.group(1).lower() in ("his", "her", "its", "their")
         return f"{referent}’s" if possessive else referent
@@ -166,9 +170,7 @@ class _Answer:
                 passage=item.passage,
                 quote=claim.quote,
                 score=item.score,
-                endnotes=tuple(
-                    EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes
-                ),
+                endnotes=tuple(EndnoteSource(n.endnote_number or 0, n.text, n.urls) for n in notes),
             )
         elif claim.quote and citation.quote and claim.quote not in citation.quote:
             joined = f"{citation.quote} {claim.quote}"
@@ -385,7 +387,9 @@ def _result(
     missing = [o for o in outcomes if not o.answered]
     lead_draft = next((d for d in drafts if d.answered), drafts[0] if drafts else Draft(False))
     # Answered: the least sure verdict among the parts shown; refused: how close it came.
-    verdicts = [o.confidence for o in outcomes if o.confidence is not None and o.answered == answered]
+    verdicts = [
+        o.confidence for o in outcomes if o.confidence is not None and o.answered == answered
+    ]
     confidence = (min(verdicts) if answered else max(verdicts)) if verdicts else None
     said = strip_superscripts(" ".join(c.text for c in answer.claims))
     return AnswerResult(
@@ -430,7 +434,9 @@ def answer_events(
     retrieve_ms = (time.perf_counter() - started) * 1000
     answer = _Answer(retriever.snapshot(), is_source_question(question))
     acronyms = retriever.acronyms()
-    run = _Run(question, plan, retriever, generator, checks, acronyms, top_k, cancel, search, evidence)
+    run = _Run(
+        question, plan, retriever, generator, checks, acronyms, top_k, cancel, search, evidence
+    )
     outcomes: list[PartOutcome] = []
     drafts: list[Draft] = []
     corrections = checks.premises.corrections(plan) if checks.premises and plan.assumptions else []

@@ -21,10 +21,11 @@ import typing as t
 from dataclasses import dataclass
 
 from ingest.text import plain_text
-from service.answer.extractive import ExtractiveGenerator
-from service.answer.evidence import gather_evidence, previous_unit, unit_context
 from service.answer.checks import METONYMS, names_something, qualifier_met
+from service.answer.evidence import gather_evidence, previous_unit, unit_context
+from service.answer.extractive import ExtractiveGenerator
 from service.answer.question import QuestionPlan, names_in, qualifiers_of
+
 
 @dataclass(frozen=True)
 class Correction:
@@ -76,7 +77,9 @@ class PremiseCheck:
             passage = evidence[unit.evidence].passage
             before = plain_text(previous_unit(passage, unit.text))
             sentence = plain_text(unit.text)
-            about = f"{passage.document_title} {unit_context(passage, unit.text, snapshot)} {sentence}"
+            about = (
+                f"{passage.document_title} {unit_context(passage, unit.text, snapshot)} {sentence}"
+            )
             named = [n for n in names if names_something(n, about, acronyms)]
             if len(named) < max(1, len(names) - 1):
                 continue  # about something else
@@ -86,7 +89,9 @@ class PremiseCheck:
                 asked, said = act
                 if asked == said:
                     return None  # the paper tells it as the question does
-                reason = f"the paper names another actor ({said.capitalize()}, not {asked.capitalize()})"
+                reason = (
+                    f"the paper names another actor ({said.capitalize()}, not {asked.capitalize()})"
+                )
             if reason is not None:
                 return Correction(assumption, passage.id, unit.text.strip(), reason, unit.notes)
         return None
@@ -94,7 +99,9 @@ class PremiseCheck:
     @staticmethod
     def _status(assumption: str, sentence: str, before: str) -> str | None:
         for qualifier in qualifiers_of(assumption):
-            if not qualifier.conflicts or not re.search(qualifier.conflicts, sentence, re.IGNORECASE):
+            if not qualifier.conflicts or not re.search(
+                qualifier.conflicts, sentence, re.IGNORECASE
+            ):
                 continue
             if not qualifier_met(qualifier, f"{before} {sentence}"):
                 return f"the paper gives another status than '{qualifier.name}'"
@@ -150,7 +157,13 @@ def _verbs(statement: str, actor: str, tokenize: t.Callable[[str], list[str]]) -
 _WORD_RE = re.compile(r"[\w’'-]+")
 
 
-def _agent(text: str, stem: str, tokenize: t.Callable[[str], list[str]], acronyms: dict[str, str], before: str) -> str | None:
+def _agent(
+    text: str,
+    stem: str,
+    tokenize: t.Callable[[str], list[str]],
+    acronyms: dict[str, str],
+    before: str,
+) -> str | None:
     """The government that does what `stem` says in text: the first one named in
     its clause before the verb, or, for "it", the first one the sentence before names."""
     words = _WORD_RE.findall(plain_text(text))

@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from service.text import entities
 from ingest.text import split_sentences
 from service.query import is_list_question
+from service.text import entities
 
 _WH = (
     r"what|which|who|whom|whose|when|where|why|how|"
@@ -47,16 +47,17 @@ _WH_HEAD_RE = re.compile(
     re.IGNORECASE,
 )
 _STARTS_AUX_RE = re.compile(rf"^\s*(?:{_AUX})\b", re.IGNORECASE)
-_VERB_HINT_RE = re.compile(
-    rf"\b(?:{_AUX}|did|does|do)\b|\w+(?:ed|es)\b", re.IGNORECASE
-)
+_VERB_HINT_RE = re.compile(rf"\b(?:{_AUX}|did|does|do)\b|\w+(?:ed|es)\b", re.IGNORECASE)
 # Words that point back at an earlier part's answer ("and what does it ...").
 _BACK_REFERENCE_RE = re.compile(
     r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the same|"
-    r"that (?:country|structure|body|summit|person|exercise|organization|member|state|city|group))\b",
+    r"that (?:country|structure|body|summit|person|exercise|organization|member|state|city|"
+    r"group))\b",
     re.IGNORECASE,
 )
-_IMPERATIVE_RE = re.compile(r"^\s*(?:name|list|give|tell me|describe|explain|identify|state)\b", re.I)
+_IMPERATIVE_RE = re.compile(
+    r"^\s*(?:name|list|give|tell me|describe|explain|identify|state)\b", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -73,29 +74,46 @@ class Qualifier:
 # Each entry: what triggers it in the question, and the qualifier it asks an answer to meet.
 _QUALIFIERS: tuple[tuple[str, Qualifier], ...] = (
     (
-        r"\bbilateral\b|\bbetween (?:russia|china|moscow|beijing)\w* and\b|\b(?:russia|china)\s*[-–—]\s*(?:russia|china)\b",
-        Qualifier("bilateral", r"\bbilateral\b|\bbetween\b|\bwith (?:russia|china|moscow|beijing)\b",
-                  r"\baggregate\b|\ball (?:sco )?member|\bwith all\b|\btotal\b"),
+        r"\bbilateral\b|\bbetween (?:russia|china|moscow|beijing)\w* and\b|\b(?:russia|"
+        r"china)\s*[-–—]\s*(?:russia|china)\b",
+        Qualifier(
+            "bilateral",
+            r"\bbilateral\b|\bbetween\b|\bwith (?:russia|china|moscow|beijing)\b",
+            r"\baggregate\b|\ball (?:sco )?member|\bwith all\b|\btotal\b",
+        ),
     ),
     (
-        r"\bexact(?:ly)?\b|\bprecise(?:ly)?\b|\bwhich day\b|\bwhat day\b|\bon what date\b|\bwhat date\b",
-        Qualifier("exact", r"\b\d{1,2}(?:\s*[-–]\s*\d{1,2})?,?\s+\d{4}\b|\b(?:January|February|March|April|May|June|July|"
-                  r"August|September|October|November|December)\s+\d{1,2}\b|\b\d[\d,.]*\b(?!\s*(?:percent|%))",
-                  r"\b(?:approximately|roughly|about|around|some|more than|over|nearly|almost|summer|autumn|"
-                  r"fall|winter|spring|early|late|mid)\b"),
+        r"\bexact(?:ly)?\b|\bprecise(?:ly)?\b|\bwhich day\b|\bwhat day\b|\bon what date\b|\bwhat"
+        r" date\b",
+        Qualifier(
+            "exact",
+            r"\b\d{1,2}(?:\s*[-–]\s*\d{1,2})?,?\s+\d{4}\b|\b(?:January|February|March|April|May|June|July|"
+            r"August|September|October|November|December)\s+\d{1,2}\b|\b\d[\d,.]*\b(?!\s*(?:percent|%))",
+            r"\b(?:approximately|roughly|about|around|some|more than|over|nearly|almost|summer|"
+            r"autumn|"
+            r"fall|winter|spring|early|late|mid)\b",
+        ),
     ),
     (
         r"\b(?:in total|total|combined|overall|altogether|aggregate|sum)\b",
-        Qualifier("total", r"\b(?:total|combined|overall|altogether|aggregate|all|in all|sum|whole)\b"),
+        Qualifier(
+            "total", r"\b(?:total|combined|overall|altogether|aggregate|all|in all|sum|whole)\b"
+        ),
     ),
     (
         r"\b(?:annual(?:ly)?|per year|each year|a year|yearly|every year)\b",
-        Qualifier("annual", r"\b(?:annual(?:ly)?|per year|each year|a year|yearly|every year|annually)\b"),
+        Qualifier(
+            "annual", r"\b(?:annual(?:ly)?|per year|each year|a year|yearly|every year|annually)\b"
+        ),
     ),
     (
         r"\bfull(?:[- ]fledged)? members?(?:hip)?\b",
-        Qualifier("full member", r"\bfull(?:[- ]fledged)?\s+(?:\w+\s+)?members?(?:hip)?\b|\btenth (?:full )?member\b",
-                  r"\bobserver|\bdialogue partner|\bapplicant|\baspiration|\bseeks? (?:permanent )?membership"),
+        Qualifier(
+            "full member",
+            r"\bfull(?:[- ]fledged)?\s+(?:\w+\s+)?members?(?:hip)?\b|\btenth (?:full )?member\b",
+            r"\bobserver|\bdialogue partner|\bapplicant|\baspiration|\bseeks? (?:permanent"
+            r" )?membership",
+        ),
     ),
     (
         r"\bobservers?\b(?! states? and)",
@@ -107,12 +125,19 @@ _QUALIFIERS: tuple[tuple[str, Qualifier], ...] = (
     ),
     (
         r"\b(?:first|inaugural|initial|earliest)\b",
-        Qualifier("first", r"\b(?:first|inaugural|initial|earliest|founding|original(?:ly)?|began|begin|since|establish\w*|launch\w*|creat\w*)\b"),
+        Qualifier(
+            "first",
+            r"\b(?:first|inaugural|initial|earliest|founding|original(?:ly)?|began|begin|since|establish\w*|launch\w*|creat\w*)\b",
+        ),
     ),
     (
         r"\b(?:latest|most recent|last|newest)\b",
-        Qualifier("latest", r"\b(?:latest|most recent|last|newest|recent(?:ly)?|current(?:ly)?|now|today|still|remains?|"
-                  r"20(?:2[3-9]))\b"),
+        Qualifier(
+            "latest",
+            r"\b(?:latest|most recent|last|newest|recent(?:ly)?|current(?:ly)?|now|today|still|"
+            r"remains?|"
+            r"20(?:2[3-9]))\b",
+        ),
     ),
 )
 
@@ -126,7 +151,9 @@ class Part:
     names: tuple[str, ...] = ()  # names and numbers the answer must be about
     qualifiers: tuple[Qualifier, ...] = ()
     refers_back: bool = False  # leans on an earlier part's answer ("and what does it ...")
-    clause: str = ""  # the clause it shares with the part before it ("did the SCO adopt its charter")
+    clause: str = (
+        ""  # the clause it shares with the part before it ("did the SCO adopt its charter")
+    )
 
     @property
     def search_text(self) -> str:
@@ -184,29 +211,50 @@ def answer_kind(text: str) -> str:
         return "duration"
     if re.match(r"^how long (?:after|before|ago|since)\b|^how many years\b", q):
         return "date"
-    if re.match(r"^(?:how many|how much|by how much|what (?:share|percentage|percent|proportion|number|amount|"
-                r"value|size|sum|fraction|portion)|what (?:is|was|are|were) the (?:\w+\s+){0,2}?(?:number|value|"
-                r"amount|share|size|total|population|budget|gdp|cost|price|area|length|volume|rate|percentage|"
-                r"turnover|revenue|spending|capital|headcount|strength|death toll|toll)\b|"
-                r"how (?:large|big|long|far|often))\b", q) or re.search(r"\bhow (?:many|much)\b", q):
+    if re.match(
+        r"^(?:how many|how much|by how much|what (?:share|percentage|percent|proportion|number|"
+        r"amount|"
+        r"value|size|sum|fraction|portion)|what (?:is|was|are|were) the (?:\w+\s+){0,2}?(?:number|"
+        r"value|"
+        r"amount|share|size|total|population|budget|gdp|cost|price|area|length|volume|rate|percentage|"
+        r"turnover|revenue|spending|capital|headcount|strength|death toll|toll)\b|"
+        r"how (?:large|big|long|far|often))\b",
+        q,
+    ) or re.search(r"\bhow (?:many|much)\b", q):
         return "quantity"
-    if re.match(r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|date|month|day)|"
-                r"in what year|what year)\b", q) or re.search(r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q):
+    if re.match(
+        r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|"
+        r"date|month|day)|"
+        r"in what year|what year)\b",
+        q,
+    ) or re.search(r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q):
         return "date"
     if re.match(r"^where\b", q) and re.search(
-        r"\b(?:report\w*|publish\w*|print\w*|appear\w*|come from|came from|quot\w*|cit\w*|source\w*|"
-        r"announc\w*|state[ds]?|said|say|write|wrote|written|(?:find|found) (?:it|that|this))\b", q
+        r"\b(?:report\w*|publish\w*|print\w*|appear\w*|come from|came from|quot\w*|cit\w*|source\w*"
+        r"|"
+        r"announc\w*|state[ds]?|said|say|write|wrote|written|(?:find|found) (?:it|that|this))\b",
+        q,
     ):
         return "other"  # where a claim was published: an outlet or a document, not a place
-    if re.match(r"^(?:where|(?:in|at|from|to) (?:what|which) (?:city|country|region|province|oblast|place|town|"
-                r"location|capital)|(?:what|which) (?:city|country|region|province|place|town|capital|location)\b)", q):
+    if re.match(
+        r"^(?:where|(?:in|at|from|to) (?:what|which) (?:city|country|region|province|oblast|place|"
+        r"town|"
+        r"location|capital)|(?:what|which) (?:city|country|region|province|place|town|capital|"
+        r"location)\b)",
+        q,
+    ):
         # "which country" names a place, and often an actor: both are names.
         return "place" if q.startswith(("where", "in ", "at ", "from ", "to ")) else "name"
-    if re.match(r"^(?:who|whom|whose|by whom|(?:during|under|with) whose|(?:which|what) (?:official|leader|"
-                r"president|minister|person|scholar|author|analyst|journalist|secretary|expert|outlet|publication|"
-                r"newspaper|agency|institution|organization|body|country|countries|state|states|member))\b", q):
+    if re.match(
+        r"^(?:who|whom|whose|by whom|(?:during|under|with) whose|(?:which|what) (?:official|leader|"
+        r"president|minister|person|scholar|author|analyst|journalist|secretary|expert|outlet|publication|"
+        r"newspaper|agency|institution|organization|body|country|countries|state|states|member))\b",
+        q,
+    ):
         return "name"
-    if re.match(r"^(?:why|for what reason|what (?:motivat|explain|drove|prompted|led)|how come)", q):
+    if re.match(
+        r"^(?:why|for what reason|what (?:motivat|explain|drove|prompted|led)|how come)", q
+    ):
         return "reason"
     if _STARTS_AUX_RE.match(q):
         return "yesno"
@@ -236,12 +284,15 @@ def _split_sentence(sentence: str) -> list[tuple[str, str]]:
     if shared and not _has_verb(shared.group(1)):
         # "When and at which summit did the SCO adopt its charter"
         first, rest = shared.group(1), shared.group(2)
-        pieces = _split_sentence(rest)
-        clause = _WH_HEAD_RE.sub("", pieces[0][0], count=1) if pieces else ""
-        return [(f"{first} {clause}".strip(), ""), *pieces]
+        parts = _split_sentence(rest)
+        clause = _WH_HEAD_RE.sub("", parts[0][0], count=1) if parts else ""
+        return [(f"{first} {clause}".strip(), ""), *parts]
     pieces = [p.strip(" ,;") for p in _PART_BREAK_RE.split(text) if p and p.strip(" ,;")]
-    if len(pieces) > 1 and not (_STARTS_WH_RE.match(pieces[0]) or _STARTS_AUX_RE.match(pieces[0])
-                                or _IMPERATIVE_RE.match(pieces[0])):
+    if len(pieces) > 1 and not (
+        _STARTS_WH_RE.match(pieces[0])
+        or _STARTS_AUX_RE.match(pieces[0])
+        or _IMPERATIVE_RE.match(pieces[0])
+    ):
         # "According to X, which ...": the lead-in qualifies the question after it.
         pieces = [f"{pieces[1]} ({pieces[0]})", *pieces[2:]]
     if len(pieces) == 1:
@@ -272,9 +323,12 @@ def _assumption(part: str) -> str | None:
     return rest
 
 
-_NOW_THAT_RE = re.compile(r"\b(?:now that|given that|since|because)\s+([^,?]{12,}?)(?:,|\?|$)", re.IGNORECASE)
+_NOW_THAT_RE = re.compile(
+    r"\b(?:now that|given that|since|because)\s+([^,?]{12,}?)(?:,|\?|$)", re.IGNORECASE
+)
 _SINCE_JOINING_RE = re.compile(
-    r"\b(?:since|after|when|upon)\s+(joining|becoming|being (?:made|admitted as))\s+([^,?]+)", re.IGNORECASE
+    r"\b(?:since|after|when|upon)\s+(joining|becoming|being (?:made|admitted as))\s+([^,?]+)",
+    re.IGNORECASE,
 )
 
 
@@ -303,7 +357,11 @@ def analyse_question(question: str) -> QuestionPlan:
     asked: list[str] = []
     context: list[str] = []
     for sentence in sentences:
-        if sentence.endswith("?") or _STARTS_WH_RE.match(sentence) or _IMPERATIVE_RE.match(sentence):
+        if (
+            sentence.endswith("?")
+            or _STARTS_WH_RE.match(sentence)
+            or _IMPERATIVE_RE.match(sentence)
+        ):
             asked.append(sentence)
         elif _STARTS_AUX_RE.match(sentence) and len(sentence.split()) > 2:
             asked.append(sentence)

@@ -18,25 +18,28 @@ import time
 from dataclasses import dataclass, field
 
 from ingest.text import plain_text
+from service.answer.answerability import AnswerCheck
+from service.answer.checks import unmet, unnamed
+from service.answer.evidence import _claim_text, too_far, unit_context, whole_list
+from service.answer.extractive import DecidesWhole, ExtractiveGenerator
 from service.answer.gate import Checks
 from service.answer.pipeline import about
-from service.answer.extractive import DecidesWhole, ExtractiveGenerator
-from service.answer.evidence import _claim_text, too_far, unit_context, whole_list
+from service.answer.question import Part, analyse_question
 from service.answer.types import Claim, Draft, Evidence, Unit
-from service.answer.answerability import AnswerCheck
-from service.answer.checks import unnamed, unmet
 from service.errors import GeneratorBusy
 from service.query import is_list_question
-from service.answer.question import Part, analyse_question
 from service.retrieve import SearchResult
 
-
-_PLURAL_ASK_RE = re.compile(r"\b(?:which|what)\s+(?:[a-z]+\s+)??([a-z]{3,}s)\b|\b(?:who|what|which) are\b", re.IGNORECASE)
-_NOT_PLURAL = frozenset("this its his has was does is always perhaps unless less news series status".split())
+_PLURAL_ASK_RE = re.compile(
+    r"\b(?:which|what)\s+(?:[a-z]+\s+)??([a-z]{3,}s)\b|\b(?:who|what|which) are\b", re.IGNORECASE
+)
+_NOT_PLURAL = frozenset(
+    "this its his has was does is always perhaps unless less news series status".split()
+)
 
 
 def asks_for_several(question: str) -> bool:
-    """"Which cities ...", "what documents ...", "who are ...": more than one thing."""
+    """ "Which cities ...", "what documents ...", "who are ...": more than one thing."""
     for m in _PLURAL_ASK_RE.finditer(question):
         if m.group(1) is None or m.group(1).lower() not in _NOT_PLURAL:
             return True
@@ -96,7 +99,11 @@ class SelectGenerator(DecidesWhole):
         self._lock = threading.Lock()
 
     def _text(self, unit: Unit, evidence: list[Evidence]) -> str:
-        return _claim_text(unit.text) if unit.position >= 0 else whole_list(evidence[unit.evidence].passage)
+        return (
+            _claim_text(unit.text)
+            if unit.position >= 0
+            else whole_list(evidence[unit.evidence].passage)
+        )
 
     def generate(self, question: str, evidence: list[Evidence], search: SearchResult) -> Draft:
         if not evidence:

@@ -1,4 +1,5 @@
-"""The answer's types: evidence, claims, drafts, citations, results, stream events, and the generator interface."""
+"""The answer's types: evidence, claims, drafts, citations, results, stream
+events, and the generator interface."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ class Evidence:
     via_endnote: int | None = None  # reached through this endnote's text
 
 
-
 @dataclass(frozen=True)
 class Unit:
     """A quotable unit (sentence or list line) of an evidence passage, scored."""
@@ -32,14 +32,12 @@ class Unit:
     score: float
 
 
-
 @dataclass(frozen=True)
 class Claim:
     text: str  # one sentence (or a list) of the answer, without markers
     passage_id: str
     quote: str | None  # the passage's own words that support it
     endnotes: tuple[int, ...] = ()  # the endnotes behind those words
-
 
 
 @dataclass
@@ -52,7 +50,6 @@ class Draft:
     generator: str | None = None  # who wrote it, when not the generator asked (a fallback)
     stats: dict[str, float] | None = None  # generation figures: tokens, time to first token
     confidence: float | None = None  # the model's verdict that the claims answer, when it gave one
-
 
 
 class Generator(Protocol):
@@ -72,13 +69,11 @@ class Generator(Protocol):
         ...
 
 
-
 @dataclass(frozen=True)
 class EndnoteSource:
     number: int
     text: str
     urls: tuple[str, ...]
-
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,6 @@ class Citation:
     quote: str | None
     score: float
     endnotes: tuple[EndnoteSource, ...]
-
 
 
 @dataclass
@@ -108,13 +102,10 @@ class AnswerResult:
     checks: str = "rules"
 
 
-
 REFUSAL = "The indexed papers do not answer this question."
 
 
-
 QUOTE_GAP = " … "  # between quoted sentences that are not adjacent in the passage
-
 
 
 @dataclass(frozen=True)
@@ -125,8 +116,6 @@ class TextEvent:
     text: str
 
 
-
 @dataclass(frozen=True)
 class DoneEvent:
     result: AnswerResult
-

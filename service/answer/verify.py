@@ -1,4 +1,7 @@
-"""The check every generated sentence passes, in code and at no model call: its cited passage holds every number and name it states and most of its content words; a sentence whose cited passage fails but another passes is re-cited; anything else is dropped."""
+"""The check every generated sentence passes, in code and at no model call: its
+cited passage holds every number and name it states and most of its content
+words; a sentence whose cited passage fails but another passes is re-cited;
+anything else is dropped."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ _GENERIC_WORDS = frozenset(
 )
 
 
-
 @dataclass
 class Verified:
     claims: list[Claim]
@@ -25,11 +27,12 @@ class Verified:
     recited: int = 0
 
 
-
 class Verifier:
     """Checks each generated sentence against the passage it cites."""
 
-    def __init__(self, tokenizer: Tokenizer, acronyms: dict[str, str], min_overlap: float = 0.6) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, acronyms: dict[str, str], min_overlap: float = 0.6
+    ) -> None:
         self.tokenizer = tokenizer
         self.acronyms = acronyms
         self.min_overlap = min_overlap
@@ -93,11 +96,9 @@ class Verifier:
         return result
 
 
-
 def _units(text: str) -> list[tuple[str, tuple[int, ...]]]:
     kind = "list" if text.lstrip().startswith("- ") else "paragraph"
     return quotable_units(kind, text)
-
 
 
 def _sentences(text: str) -> list[tuple[str, list[int]]]:
@@ -112,4 +113,3 @@ def _sentences(text: str) -> list[tuple[str, list[int]]]:
                 out.append((clean, refs))
         return out
     return split_answer(text)
-

@@ -126,7 +126,8 @@ class LLMGenerator:
         asked = question
         if search.query.text != question:
             # A follow-up: the retrieval query carries what the conversation was about.
-            asked = f"{question} (the conversation is about: {search.query.text[len(question):].strip(' ()')})"
+            topic = search.query.text[len(question) :].strip(" ()")
+            asked = f"{question} (the conversation is about: {topic})"
         user = "Passages:\n" + "\n\n".join(blocks) + f"\n\nQuestion: {asked}"
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -23,14 +23,19 @@ from ingest.errors import (
     MemoqaError,
     PassageNotFoundError,
 )
-from service.settings import Settings, get_settings
-from service.errors import ConversationNotFound
+from service.api.routes import ROUTERS
+from service.api.security import BodyLimit, Guard, load_keys, retry_after_header
 from service.conversations import ConversationStore
 from service.engine import Engine, build_engine
-from service.errors import GenerationError, GeneratorBusy
-from service.api.routes import ROUTERS
-from service.errors import AuthError, ForbiddenError, RateLimited
-from service.api.security import BodyLimit, Guard, load_keys, retry_after_header
+from service.errors import (
+    AuthError,
+    ConversationNotFound,
+    ForbiddenError,
+    GenerationError,
+    GeneratorBusy,
+    RateLimited,
+)
+from service.settings import Settings, get_settings
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("memoqa.service")

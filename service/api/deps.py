@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from ingest.errors import IndexNotReadyError
+from service.api.security import ApiKey, Guard
 from service.conversations import ConversationStore
 from service.engine import Engine
-from service.api.security import ApiKey, Guard
 
 
 def get_engine(request: Request) -> Engine:

@@ -3,8 +3,8 @@ same mappers, so every face of memoqa shows the same fields."""
 
 from __future__ import annotations
 
-from ingest.index.records import DocumentRecord, StoredPassage
 from ingest.index.reader import Snapshot
+from ingest.index.records import DocumentRecord, StoredPassage
 from service.answer.types import AnswerResult, EndnoteSource
 from service.api import schemas
 from service.engine import Engine
@@ -41,7 +41,7 @@ def to_response(result: AnswerResult) -> schemas.AskResponse:
         timings_ms=schemas.Timings(**result.timings_ms),
         generator=result.generator,
         reason=result.reason,
-        generation=schemas.Generation(**result.stats) if result.stats else None,
+        generation=schemas.Generation.model_validate(result.stats) if result.stats else None,
         unanswered=result.unanswered,
         corrections=result.corrections,
         confidence=result.confidence,

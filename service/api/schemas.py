@@ -35,10 +35,11 @@ class AskRequest(BaseModel):
         examples=["How many troops took part in Peace Mission 2021?"],
     )
     top_k: StrictInt | None = Field(
-        None, ge=1, le=20, description="Passages to retrieve for the answer (1..20)."
+        default=None, ge=1, le=20, description="Passages to retrieve for the answer (1..20)."
     )
     stream: StrictBool = Field(
-        False, description="Stream the answer as Server-Sent Events (also: Accept: text/event-stream)."
+        default=False,
+        description="Stream the answer as Server-Sent Events (also: Accept: text/event-stream).",
     )
 
     @field_validator("question")
@@ -63,12 +64,17 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(
         min_length=1,
         max_length=MAX_CHAT_MESSAGES,
-        description="The conversation so far, oldest first; the last message is the user's question.",
+        description="The conversation so far, oldest first; the last message is the user's "
+        "question.",
     )
-    top_k: StrictInt | None = Field(None, ge=1, le=20, description="Passages to retrieve (1..20).")
-    stream: StrictBool = Field(False, description="Stream the answer as Server-Sent Events.")
+    top_k: StrictInt | None = Field(
+        default=None, ge=1, le=20, description="Passages to retrieve (1..20)."
+    )
+    stream: StrictBool = Field(
+        default=False, description="Stream the answer as Server-Sent Events."
+    )
     conversation_id: StrictStr | None = Field(
-        None,
+        default=None,
         max_length=64,
         description="A conversation the service keeps: send only the new turn(s); the "
         "earlier ones are taken from it. Returned by every /v1/chat response.",
@@ -118,17 +124,19 @@ class Generation(BaseModel):
 
 
 class AskResponse(BaseModel):
-    answer: str = Field(description="The answer; each claim carries markers [n] matching citations.")
+    answer: str = Field(
+        description="The answer; each claim carries markers [n] matching citations."
+    )
     answered: bool = Field(description="False when the corpus does not support an answer.")
     citations: list[Citation]
     timings_ms: Timings
-    generator: str = Field("extractive", description="Which generator wrote the answer.")
-    reason: str | None = Field(None, description="Why the question was not answered.")
+    generator: str = Field(default="extractive", description="Which generator wrote the answer.")
+    reason: str | None = Field(default=None, description="Why the question was not answered.")
     generation: Generation | None = Field(
-        None, description="Language-model figures, when a model wrote the answer."
+        default=None, description="Language-model figures, when a model wrote the answer."
     )
     conversation_id: str | None = Field(
-        None, description="For /v1/chat: the conversation this turn belongs to."
+        default=None, description="For /v1/chat: the conversation this turn belongs to."
     )
     unanswered: list[str] = Field(
         default_factory=list,
@@ -142,7 +150,7 @@ class AskResponse(BaseModel):
         "answer then gives what the papers say instead, cited, rather than answering as asked.",
     )
     confidence: float | None = Field(
-        None,
+        default=None,
         description="How surely the answer's sentences answer the question as asked, 0..1: the "
         "language model's least sure verdict over the parts it answers (for a refusal, its best "
         "verdict on sentences it did not accept), when a model checked it.",
@@ -154,11 +162,15 @@ class SearchPassage(BaseModel):
     document_id: str
     document_title: str
     section: str
-    kind: str = Field(description="paragraph, list, figure, front_matter, abbreviations or endnote.")
+    kind: str = Field(
+        description="paragraph, list, figure, front_matter, abbreviations or endnote."
+    )
     text: str
     score: float = Field(description="Relevance to the query, 0..1; results are best first.")
     endnotes: list[Endnote]
-    endnote_number: int | None = Field(None, description="For an endnote passage, its number.")
+    endnote_number: int | None = Field(
+        default=None, description="For an endnote passage, its number."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -175,9 +187,13 @@ class PassageDetail(BaseModel):
     endnotes: list[Endnote]
     endnote_number: int | None
     cited_by: list[str] = Field(description="For an endnote, the passages that cite it.")
-    char_start: int = Field(description="Offset of the passage's first character in the source file.")
+    char_start: int = Field(
+        description="Offset of the passage's first character in the source file."
+    )
     char_end: int = Field(description="Offset just past its last character.")
-    spans: list[tuple[int, int]] = Field(description="Exact source ranges (a repaired page break gives several).")
+    spans: list[tuple[int, int]] = Field(
+        description="Exact source ranges (a repaired page break gives several)."
+    )
 
 
 class DocumentInfo(BaseModel):

@@ -68,7 +68,9 @@ def load_keys(path: Path | None, inline: str | None) -> list[ApiKey]:
         keys.append(ApiKey(parts[0], parts[1], tuple(parts[2].split("+"))))
     for key in keys:
         if len(key.sha256) != 64 or any(s not in SCOPES for s in key.scopes):
-            raise MemoqaError(f"key '{key.name}': needs a sha256 hex digest and scopes from {SCOPES}")
+            raise MemoqaError(
+                f"key '{key.name}': needs a sha256 hex digest and scopes from {SCOPES}"
+            )
     return keys
 
 
@@ -212,7 +214,10 @@ async def _too_large(send: Send, limit: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

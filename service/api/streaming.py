@@ -126,18 +126,21 @@ def openai_stream(
     """The OpenAI chat-completions chunk stream, ending with `data: [DONE]`."""
     role_sent = [False]
 
+    def data(delta: dict[str, Any], finish: str | None = None, extra: Any = None) -> str:
+        return f"data: {json.dumps(chunk(delta, finish, extra), ensure_ascii=False)}\n\n"
+
     def render(event: TextEvent | DoneEvent) -> list[str]:
         out = []
         if not role_sent[0]:
             role_sent[0] = True
-            out.append(f"data: {json.dumps(chunk({'role': 'assistant', 'content': ''}, None, None))}\n\n")
+            out.append(data({"role": "assistant", "content": ""}))
         if isinstance(event, TextEvent):
-            out.append(f"data: {json.dumps(chunk({'content': event.text}, None, None), ensure_ascii=False)}\n\n")
+            out.append(data({"content": event.text}))
         else:
             tail, extra = to_extra(event.result)
             if tail:
-                out.append(f"data: {json.dumps(chunk({'content': tail}, None, None), ensure_ascii=False)}\n\n")
-            out.append(f"data: {json.dumps(chunk({}, 'stop', extra), ensure_ascii=False)}\n\n")
+                out.append(data({"content": tail}))
+            out.append(data({}, "stop", extra))
         return out
 
     return StreamingResponse(

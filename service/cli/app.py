@@ -64,10 +64,12 @@ def progress_bars(*, transient: bool) -> Iterator[Callable[[str, int, int], None
         yield notify
 
 
-def settings_with(
-    load: Callable[[], SettingsT] = get_settings,  # type: ignore[assignment]
-    **sections: dict[str, Any],
-) -> SettingsT:
+def settings_with(**sections: dict[str, Any]) -> Settings:
+    """The settings, with the command's options (those given) on top."""
+    return settings_from(get_settings, **sections)
+
+
+def settings_from(load: Callable[[], SettingsT], **sections: dict[str, Any]) -> SettingsT:
     """The settings `load` reads, with the command's options (those given) on top."""
     try:
         base = load()
@@ -77,8 +79,6 @@ def settings_with(
         return type(base).model_validate(data)
     except ValueError as exc:
         raise fail(f"invalid settings: {exc}", 2) from exc
-
-
 
 
 # Each module registers its command on `app`, in the order `--help` lists them.

@@ -32,7 +32,6 @@ def _print_answer(body: dict[str, Any]) -> None:
     out.print(f"\n[dim]retrieve {t['retrieve']:.0f} ms, answer {t['answer']:.0f} ms[/]")
 
 
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
@@ -72,4 +71,3 @@ def ask(
         sys.stdout.write(json.dumps(body, ensure_ascii=False, indent=2) + "\n")
     else:
         _print_answer(body)
-

@@ -29,11 +29,11 @@ def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, 
     try:
         text = ("The Shanghai Cooperation Organization held many meetings. " * 60).strip()
         prompt = llm.llama.tokenize(text.encode())[:480]
-        llm.llama.reset()
+        llm.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
         started = time.perf_counter()
         llm.llama.eval(prompt)
         prompt_rate = len(prompt) / (time.perf_counter() - started)
-        llm.llama.reset()
+        llm.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
         first = last = 0.0
         count = 0
         for _chunk in llm.llama.create_completion(
@@ -234,7 +234,9 @@ def bench(
                 streamed_pass(timer, items, figures, count=not plain)
         except httpx.HTTPError as exc:
             raise fail(f"cannot reach {base}: {exc}") from exc
-    out.print(f"{len(items)} questions x {rounds} round(s) against {base}; {figures.answered} answered")
+    out.print(
+        f"{len(items)} questions x {rounds} round(s) against {base}; {figures.answered} answered"
+    )
     print_latencies(figures)
     if figures.generations:
         print_generation(figures.generations, floor=floor)

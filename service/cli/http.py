@@ -21,7 +21,6 @@ def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
             event = None
 
 
-
 def post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The JSON body of a POST; an unreachable server or an error status fails the command."""
     import httpx
@@ -36,11 +35,9 @@ def post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-
 def error_detail(response: Any) -> str:
     """The reason an HTTP error response gives (the API's `detail`), or its text."""
     try:
         return str(response.json().get("detail"))
     except ValueError:
         return str(response.text)
-

@@ -39,4 +39,3 @@ def ingest(
         )
     else:
         out.print(f"index {report.collection} is up to date ({report.seconds:.1f} s)")
-

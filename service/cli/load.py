@@ -64,7 +64,9 @@ async def run_load(
     deadline = time.monotonic() + duration_s
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=url.rstrip("/"), timeout=120, limits=limits, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=url.rstrip("/"), timeout=120, limits=limits, headers=headers
+    ) as client:
 
         async def worker(offset: int) -> None:
             n = offset

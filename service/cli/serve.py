@@ -36,7 +36,9 @@ def serve(
     except MemoqaError as exc:
         raise fail(str(exc)) from exc
     if not keys:
-        err.print("memoqa: no API keys configured: serving on loopback only, without authentication")
+        err.print(
+            "memoqa: no API keys configured: serving on loopback only, without authentication"
+        )
     err.print(f"memoqa: serving on http://{settings.api.host}:{settings.api.port} (docs at /docs)")
     configure_logging()
     if workers > 1:

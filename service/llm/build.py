@@ -31,7 +31,6 @@ class PackagedGGUF:
     sha256: str
 
 
-
 QWEN_CODER_1_5B = PackagedGGUF(
     name="qwen2.5-coder-1.5b-instruct-q4_k_m",
     file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
@@ -43,9 +42,7 @@ QWEN_CODER_1_5B = PackagedGGUF(
 )
 
 
-
 DEFAULT_MODEL_DIR = Path(".memoqa/models")
-
 
 
 def _part_path(model: PackagedGGUF, number: int) -> Path:
@@ -56,7 +53,6 @@ def _part_path(model: PackagedGGUF, number: int) -> Path:
             f"part {number} of {model.name} ({module}) is not installed: run `make setup`"
         )
     return Path(list(spec.submodule_search_locations)[0]) / model.part_file.format(number)
-
 
 
 def assemble(model: PackagedGGUF = QWEN_CODER_1_5B, target_dir: Path = DEFAULT_MODEL_DIR) -> Path:
@@ -84,7 +80,6 @@ def assemble(model: PackagedGGUF = QWEN_CODER_1_5B, target_dir: Path = DEFAULT_M
         )
     os.replace(partial, target)
     return target
-
 
 
 def cmake_args(cpuinfo: str | None = None) -> str:
@@ -118,7 +113,6 @@ def cmake_args(cpuinfo: str | None = None) -> str:
         args.append("-DGGML_AVX512=OFF")
     args.append(f"-DGGML_AVX_VNNI={'ON' if 'avx_vnni' in flags else 'OFF'}")
     return " ".join(args)
-
 
 
 def main(argv: list[str]) -> int:

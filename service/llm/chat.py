@@ -1,4 +1,5 @@
-"""Chat backends a generator writes through: the packaged model in-process, or any OpenAI-compatible endpoint."""
+"""Chat backends a generator writes through: the packaged model in-process, or any
+OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ class GenerationStats:
     waited_ms: float = 0.0
 
 
-
 class ChatBackend(t.Protocol):
     name: str
 
@@ -28,7 +28,6 @@ class ChatBackend(t.Protocol):
     def stream(
         self, messages: list[dict[str, str]], *, max_tokens: int, deadline: float
     ) -> t.Iterator[str]: ...
-
 
 
 class LocalChat:
@@ -51,7 +50,6 @@ class LocalChat:
                 yield delta
             if time.monotonic() > deadline:
                 raise GenerationError("the answer took longer than its time budget")
-
 
 
 class OpenAIChat:
@@ -100,4 +98,3 @@ class OpenAIChat:
                         yield delta
         except httpx.HTTPError as exc:
             raise GenerationError(f"model endpoint unreachable: {exc}") from exc
-

@@ -62,7 +62,8 @@ class LocalLLM:
         llama._init_sampler = init_sampler
 
     def close(self) -> None:
-        llama, self.llama = getattr(self, "llama", None), None
+        # Dropped from the instance: closing twice (or after a failed start) is harmless.
+        llama = vars(self).pop("llama", None)
         if llama is not None:
             llama.close()
 
@@ -103,8 +104,10 @@ class LocalLLM:
         is kept per system prompt, so another prompt in between (an answer
         being written) does not make it read the instructions again."""
         import numpy as np
+        from llama_cpp import LogitsProcessorList
 
         if self._yes_no is None:
+
             def ids(words: list[str]) -> list[int]:
                 return sorted({self.llama.tokenize(w.encode(), add_bos=False)[0] for w in words})
 
@@ -123,13 +126,18 @@ class LocalLLM:
             if saved is None:
                 # The instructions alone, decoded once and kept.
                 prefix = self.llama.tokenize(head.encode(), add_bos=False, special=True)
-                self.llama.reset()
+                self.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
                 self.llama.eval(prefix)
                 saved = self._prefixes[system] = self._checkpoint(prefix)
             # Every verdict starts from the instructions alone, so it does not
             # depend on what the model read before.
             self._restore(saved, reload=not self._holds(saved[0]))
-            self.llama.create_completion(prompt, max_tokens=1, temperature=0.0, logits_processor=[capture])
+            self.llama.create_completion(
+                prompt,
+                max_tokens=1,
+                temperature=0.0,
+                logits_processor=LogitsProcessorList([capture]),
+            )
             self.last_prompt_tokens = int(self.llama.n_tokens)
         logits = seen[0]
         top = float(np.max(logits[yes + no]))
@@ -166,4 +174,3 @@ class LocalLLM:
         self.llama.n_tokens = len(prefix)
         self.llama.input_ids[: len(prefix)] = prefix
         self.llama._requires_eval = True
-

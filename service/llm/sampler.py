@@ -40,7 +40,10 @@ class GreedyGrammarSampler:
         if (repeat_penalty, frequency_penalty, presence_penalty) != (1.0, 0.0, 0.0):
             self.penalties = llama_cpp.llama_sampler_init_penalties(
                 self.n_vocab,
-                llama.last_n_tokens_size, repeat_penalty, frequency_penalty, presence_penalty
+                llama.last_n_tokens_size,
+                repeat_penalty,
+                frequency_penalty,
+                presence_penalty,
             )
         dtype = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
         self.ids = np.arange(self.n_vocab, dtype=np.int32)
@@ -50,7 +53,9 @@ class GreedyGrammarSampler:
         self.all_array = llama_cpp.llama_token_data_array(
             self.all.ctypes.data_as(data_p), self.n_vocab, -1, False
         )
-        self.one_array = llama_cpp.llama_token_data_array(self.one.ctypes.data_as(data_p), 1, -1, False)
+        self.one_array = llama_cpp.llama_token_data_array(
+            self.one.ctypes.data_as(data_p), 1, -1, False
+        )
 
     def sample(self, ctx: Any, idx: int = -1) -> int:
         import numpy as np
@@ -59,7 +64,11 @@ class GreedyGrammarSampler:
         logits = np.ctypeslib.as_array(c.llama_get_logits_ith(ctx.ctx, idx), shape=(self.n_vocab,))
         self.all["id"] = self.ids
         self.all["logit"] = logits
-        self.all_array.size, self.all_array.selected, self.all_array.sorted = self.n_vocab, -1, False
+        self.all_array.size, self.all_array.selected, self.all_array.sorted = (
+            self.n_vocab,
+            -1,
+            False,
+        )
         if self.penalties is not None:
             c.llama_sampler_apply(self.penalties, self._byref(self.all_array))
         best = int(np.argmax(self.all["logit"]))
@@ -87,4 +96,3 @@ class GreedyGrammarSampler:
 
     def __del__(self) -> None:
         self.close()
-

@@ -15,7 +15,16 @@ pytestmark = pytest.mark.slow
 def chroma_server(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "chroma"), "run", "--path", str(tmp_path / "chroma"), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(BIN / "chroma"),
+            "run",
+            "--path",
+            str(tmp_path / "chroma"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -28,7 +37,11 @@ def chroma_server(tmp_path):
 
 def test_ingest_and_answer_against_a_chroma_server(settings, chroma_server, real_embedder):
     server_settings = settings.model_copy(
-        update={"index": settings.index.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": chroma_server})}
+        update={
+            "index": settings.index.model_copy(
+                update={"chroma_host": "127.0.0.1", "chroma_port": chroma_server}
+            )
+        }
     )
     first = run_ingest(server_settings, embedder=real_embedder)
     assert first.changed

@@ -17,7 +17,9 @@ def test_ingest_with_a_missing_manifest(tmp_path):
 def test_ingest_with_an_undecodable_file_names_it(tmp_path):
     (tmp_path / "bad.md").write_bytes(b"\xff\xfe\x00\x00garbage")
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"documents": [{"id": "bad", "file": "bad.md", "title": "Bad"}]}))
+    manifest.write_text(
+        json.dumps({"documents": [{"id": "bad", "file": "bad.md", "title": "Bad"}]})
+    )
     result = run_cli(["ingest"], memoqa_env(tmp_path, manifest))
     assert result.returncode == 1
     assert "bad.md" in result.stderr and "left as it was" in result.stderr
@@ -55,7 +57,9 @@ def _rate_limited_api(require_key: str | None = None):  # type: ignore[no-untype
             return JSONResponse({"detail": "a valid API key is required"}, status_code=401)
         calls["n"] += 1
         if calls["n"] % 2:
-            return JSONResponse({"detail": "rate limited"}, status_code=429, headers={"Retry-After": "0"})
+            return JSONResponse(
+                {"detail": "rate limited"}, status_code=429, headers={"Retry-After": "0"}
+            )
         return await call_next(request)
 
     @app.get("/v1/search")
@@ -76,7 +80,8 @@ def test_bench_waits_out_rate_limits(tmp_path):
     questions.write_text("One?\nTwo?\n")
     with ServerThread(_rate_limited_api()) as server:
         result = run_cli(
-            ["bench", "--url", server.url, "--questions", str(questions)], memoqa_env(tmp_path, tmp_path / "m.json")
+            ["bench", "--url", server.url, "--questions", str(questions)],
+            memoqa_env(tmp_path, tmp_path / "m.json"),
         )
     assert result.returncode == 0, result.stderr
     assert "2 questions x 1 round(s)" in result.stdout and "2 answered" in result.stdout

@@ -16,7 +16,17 @@ import time
 import httpx
 import pytest
 from fakes import fake_embedder
-from support import BIN, MANIFEST, ROOT, ServerThread, free_port, memoqa_env, run_cli, stop, wait_until
+from support import (
+    BIN,
+    MANIFEST,
+    ROOT,
+    ServerThread,
+    free_port,
+    memoqa_env,
+    run_cli,
+    stop,
+    wait_until,
+)
 
 from ingest.errors import IndexUnavailableError, MemoqaError
 from ingest.index.reader import IndexReader
@@ -84,7 +94,9 @@ def test_ingest_killed_at_random_points_never_leaves_a_partial_index(settings):
     script = INGEST_FOREVER.format(tests=str(ROOT / "tests"), settings=data)
     rng = random.Random(7)
     for _ in range(6):
-        process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(1.0, 6.0))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -99,7 +111,16 @@ def test_ingest_killed_at_random_points_never_leaves_a_partial_index(settings):
 
 def start_chroma(path, port):
     process = subprocess.Popen(
-        [str(BIN / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            str(BIN / "chroma"),
+            "run",
+            "--path",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -109,7 +130,11 @@ def start_chroma(path, port):
 
 def on_server(settings, port):
     return settings.model_copy(
-        update={"index": settings.index.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": port})}
+        update={
+            "index": settings.index.model_copy(
+                update={"chroma_host": "127.0.0.1", "chroma_port": port}
+            )
+        }
     )
 
 
@@ -118,7 +143,13 @@ def test_the_service_survives_a_chroma_server_restart(settings, tmp_path):
     chroma = start_chroma(tmp_path / "chroma", port)
     embedder = fake_embedder()
     served = on_server(settings, port)
-    served = served.model_copy(update={"security": served.security.model_copy(update={"rate_per_minute": 100000, "burst": 100000})})
+    served = served.model_copy(
+        update={
+            "security": served.security.model_copy(
+                update={"rate_per_minute": 100000, "burst": 100000}
+            )
+        }
+    )
     run_ingest(served, embedder=embedder)
     app = create_app(served, engine_factory=lambda s: build_engine(s, embedder=embedder))
     statuses: list[int] = []
@@ -130,7 +161,9 @@ def test_the_service_survives_a_chroma_server_restart(settings, tmp_path):
             def hammer():
                 with httpx.Client(timeout=30) as client:
                     while not stop_load.is_set():
-                        statuses.append(client.get(server.url + "/v1/search", params={"q": "RATS"}).status_code)
+                        statuses.append(
+                            client.get(server.url + "/v1/search", params={"q": "RATS"}).status_code
+                        )
 
             load = threading.Thread(target=hammer)
             load.start()
@@ -154,7 +187,8 @@ def test_two_services_on_one_chroma_server_keep_serving_through_a_reingest(tmp_p
     port = free_port()
     chroma = start_chroma(tmp_path / "chroma", port)
     env = memoqa_env(
-        tmp_path, MANIFEST,
+        tmp_path,
+        MANIFEST,
         MEMOQA_INDEX__CHROMA_HOST="127.0.0.1",
         MEMOQA_INDEX__CHROMA_PORT=str(port),
         MEMOQA_ANSWER__GENERATOR="extractive",
@@ -166,18 +200,30 @@ def test_two_services_on_one_chroma_server_keep_serving_through_a_reingest(tmp_p
             service_port = free_port()
             process = subprocess.Popen(
                 [str(BIN / "memoqa"), "serve", "--port", str(service_port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             services.append((process, f"http://127.0.0.1:{service_port}"))
         for process, url in services:
             wait_until(url + "/readyz", process=process)
         before = {url: httpx.get(url + "/readyz").json()["index"] for _, url in services}
         statuses: list[int] = []
-        reingest = subprocess.Popen([str(BIN / "memoqa"), "ingest", "--force"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        reingest = subprocess.Popen(
+            [str(BIN / "memoqa"), "ingest", "--force"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         with httpx.Client(timeout=60) as client:
             while reingest.poll() is None:
                 for _, url in services:
-                    statuses.append(client.post(url + "/v1/ask", json={"question": "When did the RATS officially open?"}).status_code)
+                    statuses.append(
+                        client.post(
+                            url + "/v1/ask", json={"question": "When did the RATS officially open?"}
+                        ).status_code
+                    )
             for _, url in services:
                 statuses.append(client.get(url + "/v1/search", params={"q": "RATS"}).status_code)
         assert reingest.returncode == 0, reingest.stderr.read()

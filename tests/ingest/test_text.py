@@ -1,5 +1,4 @@
 from ingest.text import clean_inline, extract_urls, markers_in, split_sentences, superscript_markers
-from service.text import Tokenizer, entities, mentions
 
 
 def test_sentences_keep_markers_quotes_and_abbreviations():
@@ -38,19 +37,3 @@ def test_clean_inline_renders_markers_links_and_escapes():
 def test_extract_urls_unescapes_and_deduplicates():
     raw = "[http://a.cn/CHINA\\\\_209163/x.html](http://a.cn/CHINA\\\\_209163/x.html) and <https://b.org/p?id=1&q=2>."
     assert extract_urls(raw) == ["http://a.cn/CHINA_209163/x.html", "https://b.org/p?id=1&q=2"]
-
-
-def test_tokenizer_normalises_numbers_and_stems():
-    tokens = Tokenizer()("How many troops: 4,000 blocked Russia's plans?")
-    assert "4000" in tokens and "block" in tokens and "russia" in tokens
-    assert "how" not in tokens
-
-
-def test_entities_and_mentions():
-    assert entities("What is the population of Kyrgyzstan?") == ["Kyrgyzstan"]
-    assert entities("How many troops joined Peace Mission 2021?") == ["Peace", "Mission", "2021"]
-    acronyms = {"SCO": "Shanghai Cooperation Organization"}
-    assert mentions("SCO", "the Shanghai Cooperation Organization said", acronyms)
-    assert mentions("Russia", "the PRC blocked Russian efforts", acronyms)
-    assert not mentions("India", "this indicates nothing", acronyms)
-    assert mentions("4000", "approximately 4,000 personnel", acronyms)

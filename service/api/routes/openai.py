@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
@@ -103,22 +104,31 @@ async def chat_completions(
     """Answer the last user message of an OpenAI-style conversation."""
     question, history = _conversation(body)
     check_length(question, limit, ("body", "messages"))
-    completion_id = f"chatcmpl-{secrets.token_hex(12)}"
-    created = int(time.time())
-
-    def extra(result: AnswerResult) -> dict[str, Any]:
-        response = to_response(result).model_dump()
-        return {"citations": response["citations"], "memoqa": response}
-
+    envelope = _Envelope(f"chatcmpl-{secrets.token_hex(12)}", int(time.time()))
     if not body.stream:
         with guard.answering(who):
             result = await run_in_threadpool(engine.ask, question, None, history)
+        return envelope.completion(result)
+    started = await start_answer(engine, guard, who, question, None, history)
+    return openai_stream(started, envelope.chunk, envelope.tail)
+
+
+@dataclass(frozen=True)
+class _Envelope:
+    """The OpenAI shapes one completion is sent in, whole or as chunks."""
+
+    completion_id: str
+    created: int
+
+    def completion(self, result: AnswerResult) -> dict[str, Any]:
         content = result.answer + sources_block(result)
         stats = result.stats or {}
+        prompt = int(stats.get("prompt_tokens", 0))
+        completion = int(stats.get("completion_tokens", 0))
         return {
-            "id": completion_id,
+            "id": self.completion_id,
             "object": "chat.completion",
-            "created": created,
+            "created": self.created,
             "model": MODEL_ID,
             "choices": [
                 {
@@ -128,27 +138,34 @@ async def chat_completions(
                 }
             ],
             "usage": {
-                "prompt_tokens": int(stats.get("prompt_tokens", 0)),
-                "completion_tokens": int(stats.get("completion_tokens", 0)),
-                "total_tokens": int(stats.get("prompt_tokens", 0) + stats.get("completion_tokens", 0)),
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": int(
+                    stats.get("prompt_tokens", 0) + stats.get("completion_tokens", 0)
+                ),
             },
-            **extra(result),
+            **_extra(result),
         }
 
-    def chunk(delta: dict[str, Any], finish: str | None, more: dict[str, Any] | None) -> dict[str, Any]:
+    def chunk(
+        self, delta: dict[str, Any], finish: str | None, more: dict[str, Any] | None
+    ) -> dict[str, Any]:
         return {
-            "id": completion_id,
+            "id": self.completion_id,
             "object": "chat.completion.chunk",
-            "created": created,
+            "created": self.created,
             "model": MODEL_ID,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
             **(more or {}),
         }
 
-    def tail(result: AnswerResult) -> tuple[str, dict[str, Any]]:
+    def tail(self, result: AnswerResult) -> tuple[str, dict[str, Any]]:
         # A refusal was never streamed as tokens: send its text now.
         text = sources_block(result) if result.answered else result.answer
-        return text, extra(result)
+        return text, _extra(result)
 
-    started = await start_answer(engine, guard, who, question, None, history)
-    return openai_stream(started, chunk, tail)
+
+def _extra(result: AnswerResult) -> dict[str, Any]:
+    """The citations, and memoqa's own response, beside the OpenAI fields."""
+    response = to_response(result).model_dump()
+    return {"citations": response["citations"], "memoqa": response}

@@ -6,11 +6,11 @@ import pytest
 from fakes import KeywordVerdicts
 
 from ingest.pipeline import run_ingest
+from service.answer.answerability import AnswerCheck
 from service.answer.gate import Checks
 from service.answer.pipeline import answer_question
-from service.answer.answerability import AnswerCheck
-from service.engine import build_engine
 from service.answer.select import SelectGenerator
+from service.engine import build_engine
 
 
 @pytest.fixture
@@ -31,12 +31,20 @@ def ask(engine, question, generator=None, checks=None):
 
 def selecting(engine, table):
     model = KeywordVerdicts(table)
-    checks = Checks(rules=True, model=AnswerCheck(model), similar=engine.checks.similar, premises=engine.checks.premises)
+    checks = Checks(
+        rules=True,
+        model=AnswerCheck(model),
+        similar=engine.checks.similar,
+        premises=engine.checks.premises,
+    )
     return SelectGenerator(engine.generator, AnswerCheck(model), checks), checks, model
 
 
 def test_every_part_is_answered_with_its_own_citation(engine):
-    result = ask(engine, "Where is the Regional Antiterrorism Structure based, and when did it officially open?")
+    result = ask(
+        engine,
+        "Where is the Regional Antiterrorism Structure based, and when did it officially open?",
+    )
     assert result.answered and result.unanswered == []
     assert "Tashkent" in result.answer and "June 2004" in result.answer
     assert result.answer.count("[") >= 2
@@ -44,7 +52,12 @@ def test_every_part_is_answered_with_its_own_citation(engine):
 
 def test_a_part_the_papers_do_not_answer_is_named(engine):
     gen, checks, _ = selecting(engine, {"based": "Tashkent", "budget": "budget"})
-    result = ask(engine, "Where is the Regional Antiterrorism Structure based, and what is its annual budget?", gen, checks)
+    result = ask(
+        engine,
+        "Where is the Regional Antiterrorism Structure based, and what is its annual budget?",
+        gen,
+        checks,
+    )
     assert result.answered and "Tashkent" in result.answer
     assert len(result.unanswered) == 1 and "budget" in result.unanswered[0]
     assert "does not answer this part" in result.answer
@@ -60,21 +73,34 @@ def test_a_fragment_part_reads_as_what_it_asks(engine):
 
 
 def test_a_near_miss_is_refused_by_rule_whatever_the_model_says(engine):
-    gen, checks, model = selecting(engine, {"trade": "trade"})  # the model would accept any trade sentence
-    result = ask(engine, "What was the value of bilateral trade between Russia and China in 2024?", gen, checks)
+    gen, checks, model = selecting(
+        engine, {"trade": "trade"}
+    )  # the model would accept any trade sentence
+    result = ask(
+        engine,
+        "What was the value of bilateral trade between Russia and China in 2024?",
+        gen,
+        checks,
+    )
     assert not result.answered and result.citations == []
     assert "bilateral" in result.reason or "mention" in result.reason
 
 
 def test_the_model_verdict_refuses_a_neighbouring_fact(engine):
     gen, checks, model = selecting(engine, {"heads of state": "heads of state"})
-    result = ask(engine, "How many people from Tajikistan attended the 2024 Astana summit?", gen, checks)
+    result = ask(
+        engine, "How many people from Tajikistan attended the 2024 Astana summit?", gen, checks
+    )
     assert not result.answered
     assert model.asked == [] or all("Sentences:" in a for a in model.asked)
 
 
 def test_an_exact_date_is_not_a_season(engine):
-    result = ask(engine, "On what exact date will the PRC host the Twenty-fifth Meeting of the Council of Heads of State in Tianjin?")
+    result = ask(
+        engine,
+        "On what exact date will the PRC host the Twenty-fifth Meeting of the Council of Heads of"
+        " State in Tianjin?",
+    )
     assert not result.answered and "exact" in result.reason
 
 
@@ -100,7 +126,9 @@ def test_a_member_status_the_papers_give_otherwise_is_corrected(engine):
 
 def test_the_select_generator_quotes_what_the_model_accepts(engine):
     gen, checks, model = selecting(engine, {"Peace Mission 2021": "4,000"})
-    result = ask(engine, "How many military personnel took part in Peace Mission 2021?", gen, checks)
+    result = ask(
+        engine, "How many military personnel took part in Peace Mission 2021?", gen, checks
+    )
     assert result.answered and "approximately 4,000 military personnel" in result.answer
     assert result.citations[0].quote in result.citations[0].passage.text
     assert result.confidence == pytest.approx(0.9) and result.stats["completion_tokens"] >= 1
@@ -117,5 +145,7 @@ def test_a_plural_ask_is_answered_with_the_whole_list(engine):
 
 def test_a_year_the_paper_calls_this_year_is_met(engine):
     gen, checks, _ = selecting(engine, {"first three months of 2025": "border security"})
-    result = ask(engine, "Which SCO meetings did China host in the first three months of 2025?", gen, checks)
+    result = ask(
+        engine, "Which SCO meetings did China host in the first three months of 2025?", gen, checks
+    )
     assert result.answered and "border security leaders" in result.answer

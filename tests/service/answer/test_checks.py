@@ -2,8 +2,8 @@
 neighbouring fact is not an answer."""
 
 from service.answer.checks import counted_noun, kind_present, names_something, unmet
-from service.text import numbers_in
 from service.answer.question import analyse_question
+from service.text import numbers_in
 
 ACRONYMS = {"PRC": "People's Republic of China", "SCO": "Shanghai Cooperation Organization"}
 
@@ -35,7 +35,10 @@ def test_capitals_and_abbreviations_name_their_countries():
 
 def test_an_aggregate_figure_is_not_a_bilateral_one():
     p = part("What was the value of bilateral China–Russia trade in 2024?")
-    aggregate = "The PRC's aggregate trade with all SCO member states reached a record $890 billion in 2024."
+    aggregate = (
+        "The PRC's aggregate trade with all SCO member states reached a record $890 billion "
+        "in 2024."
+    )
     assert unmet(p, [aggregate], "", ACRONYMS) is not None
     bilateral = "Bilateral trade between Russia and China reached $240 billion in 2024."
     assert unmet(p, [bilateral], "", ACRONYMS) is None
@@ -43,7 +46,9 @@ def test_an_aggregate_figure_is_not_a_bilateral_one():
 
 def test_a_rough_period_is_not_an_exact_date():
     p = part("On what date does the Tianjin summit open?")
-    assert unmet(p, ["The PRC will host the summit in the summer or early autumn in Tianjin."], "", ACRONYMS)
+    assert unmet(
+        p, ["The PRC will host the summit in the summer or early autumn in Tianjin."], "", ACRONYMS
+    )
     assert unmet(p, ["The summit opens on August 31, 2025, in Tianjin."], "", ACRONYMS) is None
 
 
@@ -57,8 +62,13 @@ def test_a_count_must_count_what_was_asked():
 
 def test_a_how_many_question_needs_a_number_it_did_not_state():
     p = part("How many countries sent delegations to the first forum in 2025?")
-    assert unmet(p, ["In April 2025, Russia hosted the first forum in Omsk Oblast."], "", {}) is not None
-    assert unmet(p, ["Three countries sent delegations to the first forum in 2025."], "", {}) is None
+    assert (
+        unmet(p, ["In April 2025, Russia hosted the first forum in Omsk Oblast."], "", {})
+        is not None
+    )
+    assert (
+        unmet(p, ["Three countries sent delegations to the first forum in 2025."], "", {}) is None
+    )
 
 
 def test_where_needs_a_place_and_how_long_a_duration():
@@ -87,6 +97,9 @@ def test_full_membership_is_not_dialogue_partnership():
 def test_a_measure_must_be_what_the_number_measures():
     p = part("What is the population of Kyrgyzstan?")
     assert counted_noun(p) == "population"
-    four = "China and the four newly independent countries (Kazakhstan, Kyrgyzstan, Tajikistan, and Russia)."
+    four = (
+        "China and the four newly independent countries (Kazakhstan, Kyrgyzstan, Tajikistan, "
+        "and Russia)."
+    )
     assert not kind_present(p, four, lexical_similarity)
     assert kind_present(p, "Kyrgyzstan has a population of 7 million.", lexical_similarity)

@@ -5,7 +5,10 @@ from support import OpenAICompatibleServer
 from ingest.pipeline import run_ingest
 from service.engine import build_engine
 
-ANSWER = "Eight SCO members contributed approximately 4,000 military personnel to Peace Mission 2021. [1]"
+ANSWER = (
+    "Eight SCO members contributed approximately 4,000 military personnel to "
+    "Peace Mission 2021. [1]"
+)
 
 
 def test_openai_generator_answers_through_an_endpoint(settings, hash_embedder):
@@ -14,7 +17,11 @@ def test_openai_generator_answers_through_an_endpoint(settings, hash_embedder):
         configured = settings.model_copy(
             update={
                 "answer": settings.answer.model_copy(
-                    update={"generator": "openai", "openai_base_url": server.url, "openai_model": "any-model"}
+                    update={
+                        "generator": "openai",
+                        "openai_base_url": server.url,
+                        "openai_model": "any-model",
+                    }
                 )
             }
         )
@@ -32,7 +39,11 @@ def test_an_unreachable_endpoint_falls_back(settings, hash_embedder):
     configured = settings.model_copy(
         update={
             "answer": settings.answer.model_copy(
-                update={"generator": "openai", "openai_base_url": "http://127.0.0.1:9/v1", "openai_model": "m"}
+                update={
+                    "generator": "openai",
+                    "openai_base_url": "http://127.0.0.1:9/v1",
+                    "openai_model": "m",
+                }
             )
         }
     )

@@ -19,17 +19,35 @@ def client(settings, hash_embedder):
 
 
 def test_ask_returns_an_answer_with_consistent_citations(client):
-    r = client.post("/v1/ask", json={"question": "How many military personnel took part in Peace Mission 2021?"})
+    r = client.post(
+        "/v1/ask", json={"question": "How many military personnel took part in Peace Mission 2021?"}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["answered"] is True and body["generator"] == "extractive"
     refs = [int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])]
-    assert sorted(set(refs)) == [c["ref"] for c in body["citations"]] == list(range(1, len(body["citations"]) + 1))
+    assert (
+        sorted(set(refs))
+        == [c["ref"] for c in body["citations"]]
+        == list(range(1, len(body["citations"]) + 1))
+    )
     for c in body["citations"]:
-        assert c["document_id"] == "weitz-2025-sco" and c["passage_id"].startswith("weitz-2025-sco-")
+        assert c["document_id"] == "weitz-2025-sco" and c["passage_id"].startswith(
+            "weitz-2025-sco-"
+        )
         for part in (c["quote"] or "").split(" … "):
             assert part in c["text"]
-        assert set(c) >= {"ref", "passage_id", "document_id", "document_title", "section", "text", "quote", "score", "endnotes"}
+        assert set(c) >= {
+            "ref",
+            "passage_id",
+            "document_id",
+            "document_title",
+            "section",
+            "text",
+            "quote",
+            "score",
+            "endnotes",
+        }
     assert set(body["timings_ms"]) == {"retrieve", "answer", "total"}
 
 
@@ -61,7 +79,9 @@ def test_ask_rejects_bad_input_with_422(client, payload):
 
 
 def test_malformed_json_is_422(client):
-    r = client.post("/v1/ask", content=b'{"question": ', headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/ask", content=b'{"question": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
 
 
@@ -76,15 +96,24 @@ def test_search_and_passage_and_documents(client):
     detail = client.get(f"/v1/passages/{pid}").json()
     assert detail["passage_id"] == pid and detail["char_end"] > detail["char_start"]
     docs = client.get("/v1/documents").json()["documents"]
-    assert docs[0]["id"] == "weitz-2025-sco" and docs[0]["passage_count"] > 100 and docs[0]["ingested_at"]
+    assert (
+        docs[0]["id"] == "weitz-2025-sco"
+        and docs[0]["passage_count"] > 100
+        and docs[0]["ingested_at"]
+    )
 
 
-@pytest.mark.parametrize("params", [{"q": ""}, {"q": "  "}, {}, {"q": "x", "k": 0}, {"q": "x", "k": 51}, {"q": "x", "k": "ten"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"q": ""}, {"q": "  "}, {}, {"q": "x", "k": 0}, {"q": "x", "k": 51}, {"q": "x", "k": "ten"}],
+)
 def test_search_rejects_bad_input(client, params):
     assert client.get("/v1/search", params=params).status_code == 422
 
 
-@pytest.mark.parametrize("pid", ["nope", "weitz-2025-sco-000000000000", "..%2F..%2Fetc%2Fpasswd", "a" * 300])
+@pytest.mark.parametrize(
+    "pid", ["nope", "weitz-2025-sco-000000000000", "..%2F..%2Fetc%2Fpasswd", "a" * 300]
+)
 def test_unknown_passage_is_404(client, pid):
     r = client.get(f"/v1/passages/{pid}")
     assert r.status_code == 404 and r.json()["detail"]
@@ -113,7 +142,9 @@ def test_unexpected_errors_are_500_without_a_trace(client):
     client.app.state.engine.ask = boom
     r = client.post("/v1/ask", json={"question": "Anything?"})
     assert r.status_code == 500
-    assert "secret" not in r.text and "Traceback" not in r.text and "request id" in r.json()["detail"]
+    assert (
+        "secret" not in r.text and "Traceback" not in r.text and "request id" in r.json()["detail"]
+    )
 
 
 def test_chat_answers_the_last_turn_with_the_conversation(client):

@@ -18,7 +18,8 @@ def test_a_plain_question_is_one_part():
 
 def test_two_questions_joined_by_and_are_two_parts():
     assert parts(
-        "Which country moved from observer to full member in 2023, and what trade arrangement does it have with the EAEU?"
+        "Which country moved from observer to full member in 2023, and what trade arrangement does"
+        " it have with the EAEU?"
     ) == [
         "Which country moved from observer to full member in 2023?",
         "What trade arrangement does it have with the EAEU?",
@@ -44,7 +45,8 @@ def test_question_words_sharing_one_clause():
 
 def test_three_parts_and_a_fragment():
     plan = analyse_question(
-        "Which country became the tenth full member, during whose presidency, and what does its accession mean?"
+        "Which country became the tenth full member, during whose presidency, and what does its"
+        " accession mean?"
     )
     assert len(plan.parts) == 3
     assert plan.parts[1].display == "During whose presidency (became the tenth full member)?"
@@ -53,7 +55,8 @@ def test_three_parts_and_a_fragment():
 
 def test_a_lead_in_statement_is_context_and_an_assumption():
     plan = analyse_question(
-        "China is still trying to set up a development bank. What has stood in the way of such proposals?"
+        "China is still trying to set up a development bank. What has stood in the way of such"
+        " proposals?"
     )
     assert len(plan.parts) == 1 and plan.context.startswith("China is still trying")
     assert "China is still trying to set up a development bank." in plan.assumptions
@@ -65,13 +68,18 @@ def test_why_questions_carry_their_assumption():
 
 
 def test_a_lead_in_phrase_is_not_a_part():
-    plan = analyse_question("According to the 2023 concept, on which organizations should the partnership be based?")
+    plan = analyse_question(
+        "According to the 2023 concept, on which organizations should the partnership be based?"
+    )
     assert len(plan.parts) == 1 and plan.parts[0].text.startswith("On which organizations")
 
 
 def test_and_inside_one_question_does_not_split():
     assert len(analyse_question("How did relations between Russia and China change?").parts) == 1
-    assert len(analyse_question("How many events and documents did the presidency produce?").parts) == 1
+    assert (
+        len(analyse_question("How many events and documents did the presidency produce?").parts)
+        == 1
+    )
 
 
 @pytest.mark.parametrize(

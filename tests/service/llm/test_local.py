@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_cmake_args_need_no_installed_dependencies():
@@ -26,8 +26,8 @@ def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
     decode exactly what masking the whole vocabulary first decodes."""
     import json
 
-    from service.settings import get_settings
     from service.llm.local import LocalLLM
+    from service.settings import get_settings
 
     settings = get_settings()
     llm = LocalLLM(settings.llm.model_path, n_ctx=2048, threads=settings.llm.threads)

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from ingest.pipeline import run_ingest
 from service.api.app import JsonFormatter, create_app
-from service.engine import build_engine
 from service.api.security import add_key, load_keys
+from service.engine import build_engine
 
 
 @pytest.fixture
@@ -19,7 +19,9 @@ def keys(tmp_path):
 
 
 def make_client(settings, hash_embedder, **security):
-    configured = settings.model_copy(update={"security": settings.security.model_copy(update=security)})
+    configured = settings.model_copy(
+        update={"security": settings.security.model_copy(update=security)}
+    )
     run_ingest(configured, embedder=hash_embedder)
     app = create_app(configured, engine_factory=lambda s: build_engine(s, embedder=hash_embedder))
     return TestClient(app)
@@ -49,7 +51,9 @@ def test_with_keys_every_endpoint_but_the_probes_needs_one(settings, hash_embedd
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", url
             r = client.request(method, url, json=body, headers={"Authorization": "Bearer mq_wrong"})
             assert r.status_code == 401, url
-        ok = client.get("/v1/search", params={"q": "RATS"}, headers={"Authorization": f"Bearer {reader}"})
+        ok = client.get(
+            "/v1/search", params={"q": "RATS"}, headers={"Authorization": f"Bearer {reader}"}
+        )
         assert ok.status_code == 200
         denied = client.post("/v1/admin/ingest", headers={"Authorization": f"Bearer {reader}"})
         assert denied.status_code == 403 and "admin" in denied.json()["detail"]
@@ -59,9 +63,14 @@ def test_with_keys_every_endpoint_but_the_probes_needs_one(settings, hash_embedd
 
 def test_rate_limit_answers_429_with_retry_after(settings, hash_embedder, keys):
     path, reader, _ = keys
-    with make_client(settings, hash_embedder, keys_file=path, rate_per_minute=60, burst=3) as client:
+    with make_client(
+        settings, hash_embedder, keys_file=path, rate_per_minute=60, burst=3
+    ) as client:
         headers = {"Authorization": f"Bearer {reader}"}
-        codes = [client.get("/v1/search", params={"q": "RATS"}, headers=headers).status_code for _ in range(5)]
+        codes = [
+            client.get("/v1/search", params={"q": "RATS"}, headers=headers).status_code
+            for _ in range(5)
+        ]
         assert codes[:3] == [200, 200, 200] and codes[3] == 429
         limited = client.get("/v1/search", params={"q": "RATS"}, headers=headers)
         assert int(limited.headers["retry-after"]) >= 1
@@ -69,13 +78,23 @@ def test_rate_limit_answers_429_with_retry_after(settings, hash_embedder, keys):
 
 def test_request_body_size_is_limited(settings, hash_embedder):
     with make_client(settings, hash_embedder, max_body_bytes=4096) as client:
-        r = client.post("/v1/ask", content=b'{"question": "' + b"x" * 10000 + b'"}', headers={"content-type": "application/json"})
+        r = client.post(
+            "/v1/ask",
+            content=b'{"question": "' + b"x" * 10000 + b'"}',
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 413
 
 
 @pytest.mark.parametrize(
     "content",
-    [b"\xff\xfe\xfd", b'{"question": "\xc3\x28 bad utf-8"}', b"[]", b"null", b'{"question": {"$gt": ""}}'],
+    [
+        b"\xff\xfe\xfd",
+        b'{"question": "\xc3\x28 bad utf-8"}',
+        b"[]",
+        b"null",
+        b'{"question": {"$gt": ""}}',
+    ],
 )
 def test_malformed_bodies_are_4xx(settings, hash_embedder, content):
     with make_client(settings, hash_embedder) as client:

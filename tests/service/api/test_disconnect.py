@@ -7,11 +7,14 @@ from fakes import ScriptedChat
 from support import ServerThread
 
 from ingest.pipeline import run_ingest
+from service.answer.write import LLMGenerator
 from service.api.app import create_app
 from service.engine import build_engine
-from service.answer.write import LLMGenerator
 
-SENTENCE = "Eight SCO members contributed approximately 4,000 military personnel to Peace Mission 2021. [1]"
+SENTENCE = (
+    "Eight SCO members contributed approximately 4,000 military personnel to "
+    "Peace Mission 2021. [1]"
+)
 
 
 def test_disconnecting_stops_the_model(settings, hash_embedder):
@@ -26,7 +29,14 @@ def test_disconnecting_stops_the_model(settings, hash_embedder):
     total = len(" ".join([SENTENCE] * 60).split(" "))
     with ServerThread(create_app(settings, engine_factory=factory)) as server:
         with httpx.Client(timeout=30) as client:
-            with client.stream("POST", server.url + "/v1/ask", json={"question": "How many military personnel took part in Peace Mission 2021?", "stream": True}) as response:
+            with client.stream(
+                "POST",
+                server.url + "/v1/ask",
+                json={
+                    "question": "How many military personnel took part in Peace Mission 2021?",
+                    "stream": True,
+                },
+            ) as response:
                 for line in response.iter_lines():
                     if line.startswith("event: token"):
                         break  # the first verified sentence arrived; hang up

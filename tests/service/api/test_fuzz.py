@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, settings
 from support import ROOT
 
 from ingest.pipeline import run_ingest
-from service.settings import Settings
 from service.api.app import create_app
 from service.engine import build_engine
+from service.settings import Settings
 
 
 def _app():
@@ -43,4 +43,9 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_a_server_error(case):
     response = case.call()
-    assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+    assert response.status_code < 500, (
+        case.method,
+        case.path,
+        response.status_code,
+        response.text[:300],
+    )

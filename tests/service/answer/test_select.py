@@ -26,13 +26,26 @@ def test_asking_for_several_things(question, several):
 
 def _paper(date):
     return DocumentRecord(
-        id="p", title="T", author=None, publisher=None, series=None, date=date, url=None,
-        source=None, file="p.md", sha256="", passage_count=0, ingested_at="",
+        id="p",
+        title="T",
+        author=None,
+        publisher=None,
+        series=None,
+        date=date,
+        url=None,
+        source=None,
+        file="p.md",
+        sha256="",
+        passage_count=0,
+        ingested_at="",
     )
 
 
 def test_relative_years_are_read_with_the_papers_date():
-    assert relative_years("In the first three months of this year, China hosted", _paper("2025-07")) == "2025"
+    assert (
+        relative_years("In the first three months of this year, China hosted", _paper("2025-07"))
+        == "2025"
+    )
     assert relative_years("Last year and this year", _paper("2025")) == "2024 2025"
     assert relative_years("this year", _paper(None)) == ""
     assert relative_years("this year", None) == ""
