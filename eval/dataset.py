@@ -46,13 +46,17 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-class Turn(BaseModel):
+class HistoryTurn(BaseModel):
+    """An earlier turn of the conversation a follow-up question belongs to."""
+
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
     content: str = Field(min_length=1)
 
 
-class Evidence(BaseModel):
+class GoldEvidence(BaseModel):
+    """Where the answer is in the papers: a verbatim span of a document."""
+
     model_config = ConfigDict(extra="forbid")
     doc: str = Field(description="Document id from the manifest.")
     span: str = Field(min_length=3, description="Verbatim text of that document.")
@@ -65,12 +69,14 @@ class EvalItem(BaseModel):
     kind: Kind
     split: Literal["dev", "test"]
     question: str = Field(min_length=5)
-    history: list[Turn] = Field(default_factory=list, description="Earlier turns (follow-ups).")
+    history: list[HistoryTurn] = Field(
+        default_factory=list, description="Earlier turns (follow-ups)."
+    )
     reference: str = Field(min_length=2, description="A correct answer, in full sentences.")
     key_facts: list[str] = Field(
         default_factory=list, description="What a correct answer must state."
     )
-    evidence: list[Evidence] = Field(default_factory=list)
+    evidence: list[GoldEvidence] = Field(default_factory=list)
     endnotes: list[int] = Field(default_factory=list, description="Endnote numbers involved.")
     missing: str | None = Field(
         None, description="partial: the part of the question the papers do not answer."
@@ -78,7 +84,7 @@ class EvalItem(BaseModel):
     premise: str | None = Field(
         None, description="premise: what the question assumes that the papers contradict."
     )
-    trap: list[Evidence] = Field(
+    trap: list[GoldEvidence] = Field(
         default_factory=list,
         description="nearmiss: the neighbouring text that does NOT answer the question.",
     )
