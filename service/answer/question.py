@@ -200,6 +200,41 @@ def names_in(text: str, *, statement: bool = False) -> tuple[str, ...]:
     return tuple(found)
 
 
+_QUANTITY_ASK_RE = re.compile(
+    r"^(?:how many|how much|by how much|"
+    r"what (?:share|percentage|percent|proportion|number|amount|value|size|sum|fraction|portion)|"
+    r"what (?:is|was|are|were) the (?:\w+\s+){0,2}?"
+    r"(?:number|value|amount|share|size|total|population|budget|gdp|cost|price|area|length|volume|"
+    r"rate|percentage|turnover|revenue|spending|capital|headcount|strength|death toll|toll)\b|"
+    r"how (?:large|big|long|far|often))\b"
+)
+_DATE_ASK_RE = re.compile(
+    r"^(?:when|since when|until when|by when|"
+    r"(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|date|month|day)|in what year|what year)\b"
+)
+# "Where was it reported": where a claim was published, not a place.
+_PUBLISHED_RE = re.compile(
+    r"\b(?:report\w*|publish\w*|print\w*|appear\w*|come from|came from|quot\w*|cit\w*|"
+    r"source\w*|announc\w*|state[ds]?|said|say|write|wrote|written|"
+    r"(?:find|found) (?:it|that|this))\b"
+)
+_PLACE_ASK_RE = re.compile(
+    r"^(?:where|"
+    r"(?:in|at|from|to) (?:what|which) "
+    r"(?:city|country|region|province|oblast|place|town|location|capital)|"
+    r"(?:what|which) (?:city|country|region|province|place|town|capital|location)\b)"
+)
+_NAME_ASK_RE = re.compile(
+    r"^(?:who|whom|whose|by whom|(?:during|under|with) whose|(?:which|what) "
+    r"(?:official|leader|president|minister|person|scholar|author|analyst|journalist|secretary|"
+    r"expert|outlet|publication|newspaper|agency|institution|organization|body|country|countries|"
+    r"state|states|member))\b"
+)
+_REASON_ASK_RE = re.compile(
+    r"^(?:why|for what reason|what (?:motivat|explain|drove|prompted|led)|how come)"
+)
+
+
 def answer_kind(text: str) -> str:
     """The kind of answer a question (part) asks for."""
     q = text.strip().lower()
@@ -211,50 +246,20 @@ def answer_kind(text: str) -> str:
         return "duration"
     if re.match(r"^how long (?:after|before|ago|since)\b|^how many years\b", q):
         return "date"
-    if re.match(
-        r"^(?:how many|how much|by how much|what (?:share|percentage|percent|proportion|number|"
-        r"amount|"
-        r"value|size|sum|fraction|portion)|what (?:is|was|are|were) the (?:\w+\s+){0,2}?(?:number|"
-        r"value|"
-        r"amount|share|size|total|population|budget|gdp|cost|price|area|length|volume|rate|percentage|"
-        r"turnover|revenue|spending|capital|headcount|strength|death toll|toll)\b|"
-        r"how (?:large|big|long|far|often))\b",
-        q,
-    ) or re.search(r"\bhow (?:many|much)\b", q):
+    if _QUANTITY_ASK_RE.match(q) or re.search(r"\bhow (?:many|much)\b", q):
         return "quantity"
-    if re.match(
-        r"^(?:when|since when|until when|by when|(?:in |on |by )?(?:what|which) (?:\w+ )?(?:year|"
-        r"date|month|day)|"
-        r"in what year|what year)\b",
-        q,
-    ) or re.search(r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q):
+    if _DATE_ASK_RE.match(q) or re.search(
+        r"\b(?:what|which) (?:exact |precise )?(?:year|date|month)\b", q
+    ):
         return "date"
-    if re.match(r"^where\b", q) and re.search(
-        r"\b(?:report\w*|publish\w*|print\w*|appear\w*|come from|came from|quot\w*|cit\w*|source\w*"
-        r"|"
-        r"announc\w*|state[ds]?|said|say|write|wrote|written|(?:find|found) (?:it|that|this))\b",
-        q,
-    ):
-        return "other"  # where a claim was published: an outlet or a document, not a place
-    if re.match(
-        r"^(?:where|(?:in|at|from|to) (?:what|which) (?:city|country|region|province|oblast|place|"
-        r"town|"
-        r"location|capital)|(?:what|which) (?:city|country|region|province|place|town|capital|"
-        r"location)\b)",
-        q,
-    ):
+    if re.match(r"^where\b", q) and _PUBLISHED_RE.search(q):
+        return "other"  # an outlet or a document
+    if _PLACE_ASK_RE.match(q):
         # "which country" names a place, and often an actor: both are names.
         return "place" if q.startswith(("where", "in ", "at ", "from ", "to ")) else "name"
-    if re.match(
-        r"^(?:who|whom|whose|by whom|(?:during|under|with) whose|(?:which|what) (?:official|leader|"
-        r"president|minister|person|scholar|author|analyst|journalist|secretary|expert|outlet|publication|"
-        r"newspaper|agency|institution|organization|body|country|countries|state|states|member))\b",
-        q,
-    ):
+    if _NAME_ASK_RE.match(q):
         return "name"
-    if re.match(
-        r"^(?:why|for what reason|what (?:motivat|explain|drove|prompted|led)|how come)", q
-    ):
+    if _REASON_ASK_RE.match(q):
         return "reason"
     if _STARTS_AUX_RE.match(q):
         return "yesno"
