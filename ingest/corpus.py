@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +32,9 @@ class DocumentMeta(BaseModel):
     )
     url: str | None = None
     source: str | None = Field(default=None, description="Where this copy of the text came from.")
+    format: Literal["markdown", "text", "html", "docx", "pdf"] | None = Field(
+        default=None, description="The file's format; unset means: from its extension."
+    )
 
 
 class Manifest(BaseModel):
@@ -68,23 +72,75 @@ def load_manifest(path: Path) -> Manifest:
     return manifest
 
 
-def read_document(meta: DocumentMeta, base: Path) -> SourceDocument:
-    """Read one corpus file; missing, empty or undecodable files raise CorpusError
-    naming the file."""
-    path = (base / meta.file).resolve()
-    if not path.is_file():
-        raise CorpusError(f"{path}: file of document '{meta.id}' not found")
-    data = path.read_bytes()
-    if not data.strip():
-        raise CorpusError(f"{path}: file of document '{meta.id}' is empty")
+# The formats by file extension; anything else is refused by name.
+EXTENSIONS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".docx": "docx",
+    ".pdf": "pdf",
+}
+# The largest file a paper may be (a long report with figures is a few MB).
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def format_of(path: Path, declared: str | None = None) -> str:
+    """The format a file is read as: declared in the manifest, or from its extension."""
+    if declared:
+        return declared
+    found = EXTENSIONS.get(path.suffix.lower())
+    if found is None:
+        known = ", ".join(sorted(EXTENSIONS))
+        raise CorpusError(f"{path}: unknown format '{path.suffix or path.name}' (known: {known})")
+    return found
+
+
+def extract_text(data: bytes, fmt: str, *, name: str) -> str:
+    """The text the parser reads, from a file's bytes in any supported format."""
+    if fmt == "html":
+        from ingest.formats.html import read_html
+
+        return read_html(data, name=name).text
+    if fmt == "docx":
+        from ingest.formats.docx import read_docx
+
+        return read_docx(data, name=name).text
+    if fmt == "pdf":
+        from ingest.formats.pdf import read_pdf
+
+        return read_pdf(data, name=name).text
+    return _decode(data, name=name)
+
+
+def _decode(data: bytes, *, name: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise CorpusError(
-            f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
+            f"{name}: not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})"
         ) from exc
     if "\x00" in text or re.search(r"[\x01-\x08\x0e-\x1f]", text[:4096]):
-        raise CorpusError(f"{path}: looks like a binary file, not text")
+        raise CorpusError(f"{name}: looks like a binary file, not text")
+    return text
+
+
+def read_document(meta: DocumentMeta, base: Path) -> SourceDocument:
+    """Read one corpus file in its format; missing, empty, oversized, undecodable or
+    unreadable files raise CorpusError naming the file."""
+    path = (base / meta.file).resolve()
+    if not path.is_file():
+        raise CorpusError(f"{path}: file of document '{meta.id}' not found")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise CorpusError(f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
+    data = path.read_bytes()
+    if not data.strip():
+        raise CorpusError(f"{path}: file of document '{meta.id}' is empty")
+    text = extract_text(data, format_of(path, meta.format), name=str(path))
     return SourceDocument(meta, path, text, hashlib.sha256(data).hexdigest())
 
 
