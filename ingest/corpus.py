@@ -99,21 +99,33 @@ def format_of(path: Path, declared: str | None = None) -> str:
     return found
 
 
-def extract_text(data: bytes, fmt: str, *, name: str) -> str:
-    """The text the parser reads, from a file's bytes in any supported format."""
+@dataclass(frozen=True)
+class Extracted:
+    """A file's text as the parser reads it, and the metadata the file carries."""
+
+    text: str
+    meta: dict[str, str]
+
+
+def extract(data: bytes, fmt: str, *, name: str) -> Extracted:
+    """The text the parser reads, from a file's bytes in any supported format, with
+    the title, author, date and URL the file itself carries."""
     if fmt == "html":
         from ingest.formats.html import read_html
 
-        return read_html(data, name=name).text
+        page = read_html(data, name=name)
+        return Extracted(page.text, page.meta)
     if fmt == "docx":
         from ingest.formats.docx import read_docx
 
-        return read_docx(data, name=name).text
+        document = read_docx(data, name=name)
+        return Extracted(document.text, document.meta)
     if fmt == "pdf":
         from ingest.formats.pdf import read_pdf
 
-        return read_pdf(data, name=name).text
-    return _decode(data, name=name)
+        pdf = read_pdf(data, name=name)
+        return Extracted(pdf.text, pdf.meta)
+    return Extracted(_decode(data, name=name), {})
 
 
 def _decode(data: bytes, *, name: str) -> str:
@@ -140,7 +152,7 @@ def read_document(meta: DocumentMeta, base: Path) -> SourceDocument:
     data = path.read_bytes()
     if not data.strip():
         raise CorpusError(f"{path}: file of document '{meta.id}' is empty")
-    text = extract_text(data, format_of(path, meta.format), name=str(path))
+    text = extract(data, format_of(path, meta.format), name=str(path)).text
     return SourceDocument(meta, path, text, hashlib.sha256(data).hexdigest())
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from ingest.errors import CorpusError
+from ingest.formats.compose import compose, escape
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -28,7 +29,6 @@ MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 MAX_RATIO = 200
 _HEADING_RE = re.compile(r"^(?:heading|berschrift|titre)\s*([1-6])$", re.IGNORECASE)
 _SPACE_RE = re.compile(r"\s+")
-_LEADING_SYNTAX_RE = re.compile(r"^(#|[-*+•]\s|\d{1,3}[.)]\s)")
 
 
 @dataclass
@@ -54,15 +54,12 @@ def read_docx(data: bytes, *, name: str) -> DocxDocument:
             "endnote": _notes(parts, "endnotes"),
         },
     )
-    lines = [line for p in _body_paragraphs(body) if (line := reader.paragraph(p))]
-    lines = [reader.resolve(line) for line in lines]
-    if not lines:
+    blocks = [block for p in _body_paragraphs(body) if (block := reader.paragraph(p))]
+    blocks = [(kind, reader.resolve(line)) for kind, line in blocks]
+    if not blocks:
         raise CorpusError(f"{name}: the Word document has no text")
     notes = reader.numbered_notes()
-    if notes:
-        lines.append("## Endnotes")
-        lines += [f"- {n} {text}" for n, text in sorted(notes.items())]
-    return DocxDocument("\n\n".join(lines) + "\n", notes, parts.properties())
+    return DocxDocument(compose(blocks, notes), notes, parts.properties())
 
 
 class _Package:
@@ -159,20 +156,20 @@ class _Reader:
         self.notes = notes
         self.order: dict[tuple[str, str], int] = {}  # (kind, id) -> number shown
 
-    def paragraph(self, p: ElementTree.Element) -> str:
+    def paragraph(self, p: ElementTree.Element) -> tuple[str, str] | None:
         style = p.find(f"{_W}pPr/{_W}pStyle")
         style_name = style.get(f"{_W}val", "") if style is not None else ""
         text = _clean(self._runs(p, self.links, markers=True))
         if not text:
-            return ""
+            return None
         heading = _HEADING_RE.match(style_name)
         if heading:
-            return "#" * int(heading.group(1)) + " " + text
+            return "h", "#" * int(heading.group(1)) + " " + text
         if style_name.lower() == "title":
-            return "# " + text
+            return "h", "# " + text
         if p.find(f"{_W}pPr/{_W}numPr") is not None or style_name.lower().startswith("list"):
-            return "- " + _escape(text)
-        return _escape(text)
+            return "li", "- " + escape(text)
+        return "p", escape(text)
 
     def numbered_notes(self) -> dict[int, str]:
         """The referenced notes' text by the number the body shows."""
@@ -242,10 +239,6 @@ def _body_paragraphs(body: ElementTree.Element) -> list[ElementTree.Element]:
     """The body's paragraphs in reading order, table cells' included; not those
     nested in a text box's fallback copy."""
     return [p for p in body.iter(f"{_W}p") if p.find(f".//{_W}txbxContent") is None]
-
-
-def _escape(text: str) -> str:
-    return _LEADING_SYNTAX_RE.sub(r"\\\1", text)
 
 
 def _clean(text: str) -> str:

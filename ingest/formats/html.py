@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.errors import CorpusError
+from ingest.formats.compose import compose, escape
 
 # lxml elements (lxml ships no type information).
 _El = Any
@@ -76,8 +77,6 @@ _BLOCK_TAGS = {
 }
 _NOTES_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "references and notes"})
 _SPACE_RE = re.compile(r"\s+")
-# A page's text: markdown's own syntax in it is escaped so it reads as written.
-_LEADING_SYNTAX_RE = re.compile(r"^(#|[-*+•]\s|\d{1,3}[.)]\s)")
 
 
 @dataclass
@@ -107,13 +106,8 @@ def read_html(data: bytes, *, name: str) -> HtmlDocument:
     blocks = _blocks(body) if body is not None else []
     if not any(kind == "p" for kind, _ in blocks):
         raise CorpusError(f"{name}: no article body found in the HTML page")
-    lines: list[str] = []
-    for kind, text in blocks:
-        lines.append(text if kind != "p" else _escape(text))
-    if notes:
-        lines.append("## Endnotes")
-        lines += [f"- {n} {notes[n]}" for n in sorted(notes)]
-    return HtmlDocument(meta.get("title"), "\n\n".join(lines) + "\n", notes, meta)
+    lines = [(kind, escape(text) if kind == "p" else text) for kind, text in blocks]
+    return HtmlDocument(meta.get("title"), compose(lines, notes), notes, meta)
 
 
 def _meta(root: _El) -> dict[str, str]:
@@ -214,7 +208,7 @@ def _note_text(el: _El) -> str:
                 return
 
     walk(el)
-    text = _clean(" ".join(parts)).replace("↩︎", "").replace("↩", "").strip()
+    text = _clean("".join(parts)).replace("↩︎", "").replace("↩", "").strip()
     return re.sub(r"^[\[(]?\d{1,4}[\])]?[.:]?\s+", "", text)
 
 
@@ -266,7 +260,7 @@ def _blocks(body: _El) -> list[tuple[str, str]]:
             for li in el.findall("li"):
                 text = _clean(_inline(li, skip_blocks=True))
                 if text:
-                    out.append(("li", "- " + _escape(text)))
+                    out.append(("li", "- " + escape(text)))
                 for sub in li:
                     if isinstance(sub.tag, str) and sub.tag in ("ul", "ol"):
                         walk(sub)
@@ -338,10 +332,6 @@ def _marker(node: _El) -> int | None:
         text = _MARKER_TEXT_RE.match(node.text_content())
         return int(text.group(1)) if text else None
     return None
-
-
-def _escape(text: str) -> str:
-    return _LEADING_SYNTAX_RE.sub(r"\\\1", text)
 
 
 def _clean(text: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.errors import CorpusError
+from ingest.formats.compose import compose, escape
 
 # A superscript is set at most this share of its line's type size...
 SUPERSCRIPT_SIZE = 0.9
@@ -41,7 +42,6 @@ _BULLET_RE = re.compile(r"^[•◦▪‣∙·\-–]\s+")
 _NOTE_START_RE = re.compile(r"^(\d{1,4})[.)]?\s+(\S.*)$")
 _NOTE_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "references and notes"})
 _BACKLINK_RE = re.compile(r"\s*↩\ufe0e?\ufe0f?")
-_LEADING_SYNTAX_RE = re.compile(r"^(#|[-*+•]\s|\d{1,3}[.)]\s)")
 _URL_TAIL_RE = re.compile(r"(?:https?://|www\.)\S*$")
 
 
@@ -95,18 +95,13 @@ def read_pdf(data: bytes, *, name: str) -> PdfDocument:
     notes = _page_notes(footnotes) or _end_notes(blocks)
     out = []
     for block in blocks:
-        if block.kind == "note":
-            continue
         if block.kind == "h":
-            out.append("#" * block.level + " " + block.text)
+            out.append(("h", "#" * block.level + " " + block.text))
         elif block.kind == "li":
-            out.append("- " + _escape(_BULLET_RE.sub("", block.text)))
-        else:
-            out.append(_escape(block.text))
-    if notes:
-        out.append("## Endnotes")
-        out += [f"- {n} {text}" for n, text in sorted(notes.items())]
-    return PdfDocument("\n\n".join(out) + "\n", notes, meta, pages)
+            out.append(("li", "- " + escape(_BULLET_RE.sub("", block.text))))
+        elif block.kind == "p":
+            out.append(("p", escape(block.text)))
+    return PdfDocument(compose(out, notes), notes, meta, pages)
 
 
 def _read_lines(data: bytes, name: str) -> tuple[list[_Line], dict[str, str], int]:
@@ -115,9 +110,10 @@ def _read_lines(data: bytes, name: str) -> tuple[list[_Line], dict[str, str], in
 
     try:
         pdf = pdfplumber.open(io.BytesIO(data))
-    except (PDFPasswordIncorrect, PDFEncryptionError) as exc:
-        raise CorpusError(f"{name}: the PDF is encrypted; decrypt it first") from exc
     except Exception as exc:  # pdfminer raises many kinds for a damaged file
+        causes = [exc, *exc.args, exc.__context__]
+        if any(isinstance(c, (PDFPasswordIncorrect, PDFEncryptionError)) for c in causes):
+            raise CorpusError(f"{name}: the PDF is encrypted; decrypt it first") from exc
         raise CorpusError(f"{name}: not a readable PDF ({type(exc).__name__})") from exc
     try:
         with pdf:
@@ -155,6 +151,12 @@ def _page_lines(page: Any) -> list[_Line]:
         return []
     size = statistics.median(c["size"] for c in chars)
     links = [link for link in page.hyperlinks if link.get("uri")]
+    # List bullets are often drawn, not typed: a small shape just left of a line.
+    bullets = [
+        shape
+        for shape in [*page.curves, *page.rects]
+        if shape["width"] < 0.6 * size and shape["height"] < 0.6 * size
+    ]
     out = []
     for raw in page.extract_text_lines(return_chars=True, y_tolerance=0.45 * size):
         line_chars = [c for c in raw["chars"] if c.get("text")]
@@ -164,6 +166,13 @@ def _page_lines(page: Any) -> list[_Line]:
         text = _marked_text(line_chars, main_size)
         if not text.strip():
             continue
+        if any(
+            0 <= raw["x0"] - b["x1"] < 2 * main_size
+            and b["top"] < raw["bottom"]
+            and b["bottom"] > raw["top"]
+            for b in bullets
+        ):
+            text = "• " + text
         bold = (
             sum("bold" in c.get("fontname", "").lower() for c in line_chars) > len(line_chars) / 2
         )
@@ -208,7 +217,12 @@ def _marked_text(chars: list[dict[str, Any]], main_size: float) -> str:
         )
         if previous is not None and not raised and not digits:
             gap = c["x0"] - previous["x1"]
-            if gap > WORD_GAP * main_size and c["text"] != " " and out and not out[-1].endswith(" "):
+            if (
+                gap > WORD_GAP * main_size
+                and c["text"] != " "
+                and out
+                and not out[-1].endswith(" ")
+            ):
                 out.append(" ")
         if raised:
             digits.append(c["text"])
@@ -265,6 +279,8 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
             if round(line.size, 1) in heading_sizes
             else 0
         )
+        if not level and _bold_heading(line, body):
+            level = len(heading_sizes) + 1
         kind = "h" if level else ("li" if _BULLET_RE.match(line.text) else "p")
         current = blocks[-1] if blocks else None
         starts_new = (
@@ -282,6 +298,19 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
             current.lines.append(line)  # type: ignore[union-attr]
         previous = line
     return blocks
+
+
+def _bold_heading(line: _Line, body: float) -> bool:
+    """A short bold line in body-size type, not a sentence: a minor heading."""
+    text = line.text.strip()
+    return (
+        line.bold
+        and abs(line.size - body) < 0.5
+        and len(text) <= 80
+        and not text.endswith((".", ",", ";", ":"))
+        and not _BULLET_RE.match(text)
+        and "<sup>" not in text
+    )
 
 
 def _page_notes(footnotes: list[_Line]) -> dict[int, str]:
@@ -363,7 +392,3 @@ def _join(lines: list[_Line]) -> str:
         else:
             text += " " + piece
     return text
-
-
-def _escape(text: str) -> str:
-    return _LEADING_SYNTAX_RE.sub(r"\\\1", text)

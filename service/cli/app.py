@@ -83,7 +83,8 @@ def settings_from(load: Callable[[], SettingsT], **sections: dict[str, Any]) -> 
 
 # Each module registers its command on `app`, in the order `--help` lists them.
 COMMANDS = tuple(
-    f"service.cli.{name}" for name in ("ingest", "serve", "keys", "ask", "chat", "bench", "load")
+    f"service.cli.{name}"
+    for name in ("ingest", "papers", "serve", "keys", "ask", "chat", "bench", "load")
 )
 
 

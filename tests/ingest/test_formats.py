@@ -1,0 +1,111 @@
+"""PDF, Word and HTML papers read into the same document model as markdown: the
+memo made into each format with real tools recovers its text in order, all 73
+notes with their URLs, and the markers linked to the right notes."""
+
+from __future__ import annotations
+
+import difflib
+import io
+import re
+
+import pytest
+from formats import memo_as
+from support import MEMO
+
+from ingest.corpus import extract, format_of
+from ingest.errors import CorpusError
+from ingest.parse import parse_document
+from ingest.text import plain_text
+
+pytestmark = pytest.mark.slow
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _marks(parsed) -> list[tuple[tuple[str, ...], int]]:
+    """Each marker's note number, with the three words before it."""
+    out = []
+    for unit in parsed.units:
+        for m in re.finditer(r"<sup>\s*(\d+)\s*</sup>", unit.raw):
+            out.append((tuple(_words(plain_text(unit.raw[: m.start()]))[-3:]), int(m.group(1))))
+    return out
+
+
+def _plain_quotes(text: str) -> str:
+    """pandoc writes typographic quotes where the markdown has straight ones."""
+    return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return parse_document(MEMO.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("formats")
+
+
+@pytest.mark.parametrize("fmt", ["html", "docx", "pdf"])
+def test_the_memo_in_each_format_matches_its_markdown(fmt, reference, folder):
+    path = memo_as(fmt, MEMO, folder)
+    parsed = parse_document(extract(path.read_bytes(), format_of(path), name=path.name).text)
+    expected = _words(" ".join(plain_text(u.raw) for u in reference.units))
+    got = _words(" ".join(plain_text(u.raw) for u in parsed.units))
+    matcher = difflib.SequenceMatcher(None, expected, got, autojunk=False)
+    in_order = sum(b.size for b in matcher.get_matching_blocks()) / len(expected)
+    assert in_order >= 0.95, in_order
+    assert sorted(parsed.endnotes) == list(range(1, 74))
+    for number, note in reference.endnotes.items():
+        assert set(note.urls) <= set(parsed.endnotes[number].urls), number
+    marks = _marks(parsed)
+    linked = sum(m in marks for m in _marks(reference)) / len(_marks(reference))
+    assert linked >= 0.95, linked
+    sections = {_plain_quotes(u.section[-1]) for u in reference.units if u.section}
+    found = {_plain_quotes(u.section[-1]) for u in parsed.units if u.section}
+    assert len(sections & found) >= 0.9 * len(sections)
+
+
+def test_a_pdf_without_a_text_layer_is_refused(folder):
+    import subprocess
+
+    from formats import require
+
+    chromium = require("chromium")
+    page = folder / "scan.html"
+    page.write_text(
+        '<html><body><div style="width:300px;height:300px;background:#000"></div></body></html>'
+    )
+    pdf = folder / "scan.pdf"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        check=True,
+        timeout=180,
+        capture_output=True,
+    )
+    with pytest.raises(CorpusError, match="no text layer"):
+        extract(pdf.read_bytes(), "pdf", name="scan.pdf")
+
+
+def test_an_encrypted_pdf_is_refused(folder):
+    from pypdf import PdfReader, PdfWriter
+
+    source = memo_as("pdf", MEMO, folder)
+    writer = PdfWriter()
+    for page in PdfReader(source).pages[:1]:
+        writer.add_page(page)
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(CorpusError, match="encrypted"):
+        extract(buffer.getvalue(), "pdf", name="locked.pdf")
