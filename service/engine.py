@@ -16,6 +16,7 @@ from service.answer.extractive import ExtractiveGenerator
 from service.answer.gate import Checks
 from service.answer.pipeline import answer_events, answer_question
 from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent
+from service.errors import DocumentNotFoundError
 from service.followup import Turn, standalone_question
 from service.retrieve import Retriever, SearchResult
 from service.settings import Settings
@@ -39,13 +40,18 @@ class Engine:
     checks: Checks
 
     def ask(
-        self, question: str, top_k: int | None = None, history: list[Turn] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: list[Turn] | None = None,
+        documents: list[str] | None = None,
     ) -> AnswerResult:
-        """Answer `question`; with earlier turns, a follow-up is made standalone first."""
+        """Answer `question` (from some papers only, when `documents` names them);
+        with earlier turns, a follow-up is made standalone first."""
         query = standalone_question(question, history) if history else None
         return answer_question(
             question,
-            retriever=self.retriever,
+            retriever=self.scoped(documents),
             generator=self.generator,
             top_k=top_k or self.settings.retrieval.top_k,
             query=query,
@@ -58,12 +64,13 @@ class Engine:
         top_k: int | None = None,
         history: list[Turn] | None = None,
         cancel: threading.Event | None = None,
+        documents: list[str] | None = None,
     ) -> Iterator[TextEvent | DoneEvent]:
         """The answer as it is made (see `answer_events`)."""
         query = standalone_question(question, history) if history else None
         return answer_events(
             question,
-            retriever=self.retriever,
+            retriever=self.scoped(documents),
             generator=self.generator,
             top_k=top_k or self.settings.retrieval.top_k,
             query=query,
@@ -71,8 +78,24 @@ class Engine:
             checks=self.checks,
         )
 
-    def search(self, query: str, k: int | None = None) -> SearchResult:
-        return self.retriever.search(query, k or self.settings.retrieval.search_k)
+    def search(
+        self, query: str, k: int | None = None, documents: list[str] | None = None
+    ) -> SearchResult:
+        return self.scoped(documents).search(query, k or self.settings.retrieval.search_k)
+
+    def scoped(self, documents: list[str] | None) -> Retriever:
+        """The retriever over the named papers (all, when none are named); an id
+        the index does not hold is refused by name."""
+        if not documents:
+            return self.retriever
+        indexed = self.retriever.snapshot().documents
+        unknown = [d for d in dict.fromkeys(documents) if d not in indexed]
+        if unknown:
+            raise DocumentNotFoundError(
+                f"no indexed paper with id {', '.join(repr(d) for d in unknown)} "
+                f"(indexed: {', '.join(sorted(indexed)) or 'none'})"
+            )
+        return self.retriever.within(documents)
 
 
 MODES = ("select", "write")

@@ -35,3 +35,7 @@ class RateLimited(MemoqaError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DocumentNotFoundError(MemoqaError):
+    """A paper named to restrict a question to is not in the index (404)."""

@@ -13,10 +13,12 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -156,6 +158,10 @@ class LexicalIndex:
                 covered += weight
         return covered / total if total > 0 else 0.0
 
+    def in_documents(self, documents: frozenset[str]) -> np.ndarray:
+        """1 for each passage of these papers, 0 for the others."""
+        return np.asarray([p.document_id in documents for p in self.passages], dtype=float)
+
     def scores(self, terms: list[str]) -> np.ndarray:
         if not terms:
             return np.zeros(len(self.ids))
@@ -181,8 +187,17 @@ class Retriever:
         self.embedder = embedder
         self.tokenizer = tokenizer
         self.options = options or RetrievalOptions()
+        self.documents: frozenset[str] | None = None  # the papers searched; None: all
         self._state_cache: tuple[str, LexicalIndex, dict[str, str]] | None = None
         self._lock = threading.Lock()
+
+    def within(self, documents: Iterable[str] | None) -> Retriever:
+        """This retriever restricted to some papers (all, when none are named)."""
+        if not documents:
+            return self
+        scoped = copy.copy(self)
+        scoped.documents = frozenset(documents)
+        return scoped
 
     def _state(self) -> tuple[Snapshot, LexicalIndex, dict[str, str]]:
         snapshot = self.index.snapshot()
@@ -221,11 +236,25 @@ class Retriever:
             return self._search(question, k, options or self.options)
 
     def _dense(self, snapshot: Snapshot, vector: np.ndarray, n: int) -> dict[str, float]:
-        from llama_index.core.vector_stores.types import VectorStoreQuery
+        from llama_index.core.vector_stores.types import (
+            FilterOperator,
+            MetadataFilter,
+            MetadataFilters,
+            VectorStoreQuery,
+        )
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         store = ChromaVectorStore(chroma_collection=snapshot.collection)
-        result = store.query(VectorStoreQuery(query_embedding=vector.tolist(), similarity_top_k=n))
+        filters = None
+        if self.documents is not None:
+            scope = MetadataFilter(
+                key="document_id", value=sorted(self.documents), operator=FilterOperator.IN
+            )
+            filters = MetadataFilters(filters=[scope])
+        query = VectorStoreQuery(
+            query_embedding=vector.tolist(), similarity_top_k=n, filters=filters
+        )
+        result = store.query(query)
         # ChromaVectorStore reports exp(-distance); with cosine distance that is exp(cos - 1).
         return {
             node.node_id: 1.0 + math.log(max(sim, 1e-12))
@@ -244,6 +273,8 @@ class Retriever:
             if i is None:
                 continue
             passage = lexical.passages[i]
+            if self.documents is not None and passage.document_id not in self.documents:
+                continue
             cover = lexical.coverage(query, lexical.terms[i])
             cosine = pool.dense.get(pid, 0.0)
             best_sentence = 0.0
@@ -283,6 +314,8 @@ class Retriever:
         dense similarity."""
         dense = self._dense(snapshot, vector, n) if opt.dense else {}
         bm25 = lexical.scores(query.terms) if opt.lexical else np.zeros(len(lexical.ids))
+        if self.documents is not None:
+            bm25 = bm25 * lexical.in_documents(self.documents)
         lexical_top = [lexical.ids[i] for i in np.argsort(-bm25)[:n] if bm25[i] > 0]
         fused: dict[str, float] = {}
         for ranking in (list(dense), lexical_top):

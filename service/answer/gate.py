@@ -17,10 +17,11 @@ from service.answer.question import Part, QuestionPlan
 from service.answer.types import (
     Claim,
 )
+from service.retrieve import Retriever
 
 
 class PremiseChecker(Protocol):
-    def corrections(self, plan: QuestionPlan) -> list[Any]: ...
+    def corrections(self, plan: QuestionPlan, retriever: Retriever | None = None) -> list[Any]: ...
 
 
 @dataclass

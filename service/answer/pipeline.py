@@ -439,7 +439,9 @@ def answer_events(
     )
     outcomes: list[PartOutcome] = []
     drafts: list[Draft] = []
-    corrections = checks.premises.corrections(plan) if checks.premises and plan.assumptions else []
+    corrections = (
+        checks.premises.corrections(plan, retriever) if checks.premises and plan.assumptions else []
+    )
     yield from answer.correct(corrections)
     for index, part in enumerate(plan.parts if not corrections else []):
         part_query = _part_query(run, index, part, outcomes)

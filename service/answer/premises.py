@@ -25,6 +25,7 @@ from service.answer.checks import METONYMS, names_something, qualifier_met
 from service.answer.evidence import gather_evidence, previous_unit, unit_context
 from service.answer.extractive import ExtractiveGenerator
 from service.answer.question import QuestionPlan, names_in, qualifiers_of
+from service.retrieve import Retriever
 
 
 @dataclass(frozen=True)
@@ -58,17 +59,20 @@ class PremiseCheck:
         self.retriever = extractive.retriever
         self.candidates = candidates
 
-    def corrections(self, plan: QuestionPlan) -> list[Correction]:
+    def corrections(
+        self, plan: QuestionPlan, retriever: Retriever | None = None
+    ) -> list[Correction]:
+        """The assumptions the papers contradict (those `retriever` searches)."""
         found = []
         for assumption in plan.assumptions:
-            correction = self._check(assumption)
+            correction = self._check(assumption, retriever or self.retriever)
             if correction is not None:
                 found.append(correction)
         return found
 
-    def _check(self, assumption: str) -> Correction | None:
-        search = self.retriever.search(assumption, 4)
-        evidence = gather_evidence(search.hits, self.retriever, 4)
+    def _check(self, assumption: str, retriever: Retriever) -> Correction | None:
+        search = retriever.search(assumption, 4)
+        evidence = gather_evidence(search.hits, retriever, 4)
         ranked = sorted(self.extractive.rank(assumption, evidence, search), key=lambda u: -u.score)
         snapshot = self.retriever.snapshot()
         acronyms = self.retriever.acronyms()

@@ -30,6 +30,7 @@ from service.engine import Engine, build_engine
 from service.errors import (
     AuthError,
     ConversationNotFound,
+    DocumentNotFoundError,
     ForbiddenError,
     GenerationError,
     GeneratorBusy,
@@ -43,6 +44,7 @@ log = logging.getLogger("memoqa.service")
 _STATUS = {
     PassageNotFoundError: 404,
     ConversationNotFound: 404,
+    DocumentNotFoundError: 404,
     AuthError: 401,
     ForbiddenError: 403,
     RateLimited: 429,

@@ -48,8 +48,10 @@ def to_response(result: AnswerResult) -> schemas.AskResponse:
     )
 
 
-def search_response(engine: Engine, q: str, k: int) -> schemas.SearchResponse:
-    result = engine.search(q, k)
+def search_response(
+    engine: Engine, q: str, k: int, documents: list[str] | None = None
+) -> schemas.SearchResponse:
+    result = engine.search(q, k, documents)
     snapshot = engine.retriever.snapshot()
     passages = []
     for hit in result.hits:

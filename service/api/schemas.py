@@ -42,6 +42,12 @@ class AskRequest(BaseModel):
         description="Stream the answer as Server-Sent Events (also: Accept: text/event-stream).",
     )
 
+    documents: list[StrictStr] | None = Field(
+        default=None,
+        max_length=100,
+        description="Answer from these papers only (ids from /v1/documents); all when unset.",
+    )
+
     @field_validator("question")
     @classmethod
     def _not_blank(cls, value: str) -> str:
@@ -78,6 +84,12 @@ class ChatRequest(BaseModel):
         max_length=64,
         description="A conversation the service keeps: send only the new turn(s); the "
         "earlier ones are taken from it. Returned by every /v1/chat response.",
+    )
+
+    documents: list[StrictStr] | None = Field(
+        default=None,
+        max_length=100,
+        description="Answer from these papers only (ids from /v1/documents); all when unset.",
     )
 
     @field_validator("messages")

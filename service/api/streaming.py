@@ -64,6 +64,7 @@ async def start_answer(
     question: str,
     top_k: int | None,
     history: list[Turn] | None,
+    documents: list[str] | None = None,
 ) -> StartedAnswer:
     """Take an answer slot and run the answer up to its first event before the
     response starts, so that a busy model or a missing index still gets a proper
@@ -71,7 +72,7 @@ async def start_answer(
     release = hold(guard, who)
     cancel = threading.Event()
     try:
-        events = engine.ask_events(question, top_k, history, cancel)
+        events = engine.ask_events(question, top_k, history, cancel, documents)
         first = await run_in_threadpool(next, events)
     except BaseException:
         release()

@@ -40,11 +40,17 @@ def ask(
     url: Annotated[
         str | None, typer.Option(help="Ask a running server (e.g. http://127.0.0.1:8000).")
     ] = None,
+    document: Annotated[
+        list[str] | None,
+        typer.Option(help="Answer from this paper only (an id; repeat for several)."),
+    ] = None,
 ) -> None:
     """Answer a question, citing passages and their sources."""
     payload: dict[str, Any] = {"question": question}
     if top_k is not None:
         payload["top_k"] = top_k
+    if document:
+        payload["documents"] = document
     if url:
         body = post_json(url.rstrip("/") + "/v1/ask", payload)
     else:
@@ -64,7 +70,8 @@ def ask(
             raise fail(f"String should have at most {limit} characters", 2)
         try:
             engine = build_engine(settings)
-            body = to_response(engine.ask(request.question, request.top_k)).model_dump()
+            result = engine.ask(request.question, request.top_k, None, request.documents)
+            body = to_response(result).model_dump()
         except MemoqaError as exc:
             raise fail(str(exc)) from exc
     if as_json:

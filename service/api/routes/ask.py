@@ -39,7 +39,11 @@ async def ask(
     check_length(body.question, limit, ("body", "question"))
     if not wants_stream(body.stream, accept):
         with guard.answering(who):
-            result = await run_in_threadpool(engine.ask, body.question, body.top_k)
+            result = await run_in_threadpool(
+                engine.ask, body.question, body.top_k, None, body.documents
+            )
         return to_response(result)
-    started = await start_answer(engine, guard, who, body.question, body.top_k, None)
+    started = await start_answer(
+        engine, guard, who, body.question, body.top_k, None, body.documents
+    )
     return answer_stream(started, lambda r: to_response(r).model_dump())

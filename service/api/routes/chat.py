@@ -57,7 +57,9 @@ async def chat(
 
     if not wants_stream(body.stream, accept):
         with guard.answering(who):
-            result = await run_in_threadpool(engine.ask, question, body.top_k, history)
+            result = await run_in_threadpool(
+                engine.ask, question, body.top_k, history, body.documents
+            )
         return remember(result)
-    started = await start_answer(engine, guard, who, question, body.top_k, history)
+    started = await start_answer(engine, guard, who, question, body.top_k, history, body.documents)
     return answer_stream(started, lambda r: remember(r).model_dump())

@@ -21,6 +21,10 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CEILING)],
     limit: QuestionLimitDep,
     k: Annotated[int, Query(ge=1, le=50)] = 10,
+    documents: Annotated[
+        list[str] | None,
+        Query(description="Search these papers only (repeat the parameter); all when unset."),
+    ] = None,
 ) -> schemas.SearchResponse:
     """Passages most relevant to `q`, best first: retrieval only, no answer."""
     check_length(q, limit, ("query", "q"))
@@ -29,4 +33,4 @@ def search(
             422,
             detail=[{"loc": ["query", "q"], "msg": "q must not be empty", "type": "value_error"}],
         )
-    return search_response(engine, q.strip(), k)
+    return search_response(engine, q.strip(), k, documents)
