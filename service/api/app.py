@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
+from ingest.corpus import MAX_FILE_BYTES
 from ingest.errors import (
     IndexMismatchError,
     IndexNotReadyError,
@@ -108,7 +109,9 @@ def create_app(
     app.middleware("http")(_request_log)
     app.exception_handler(MemoqaError)(_memoqa_error)
     app.exception_handler(httpx.TransportError)(_store_unreachable)
-    app.add_middleware(BodyLimit, max_bytes=settings.security.max_body_bytes)
+    # An upload may carry a few papers of up to the corpus's file limit each.
+    uploads = {"/v1/admin/documents": 4 * MAX_FILE_BYTES}
+    app.add_middleware(BodyLimit, max_bytes=settings.security.max_body_bytes, uploads=uploads)
     return app
 
 
