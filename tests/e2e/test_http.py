@@ -273,6 +273,15 @@ def test_the_chat_page_in_a_real_browser(server):
         )
         page = browser.new_page()
         page.goto(base + "/")
+        # The indexed papers are listed; ticking one asks only it.
+        page.click("#papers summary")
+        page.wait_for_selector("#paper-list input[type=checkbox]", timeout=30_000)
+        indexed = httpx.get(base + "/v1/documents", timeout=30).json()["documents"]
+        assert page.locator("#paper-list input[type=checkbox]").count() == len(indexed)
+        memo = next(d for d in indexed if d["id"] == "weitz-2025-sco")
+        assert memo["title"] in page.inner_text("#paper-list")
+        page.check("#paper-list input[value='weitz-2025-sco']")
+        assert f"1 of {len(indexed)} chosen" in page.inner_text("#papers summary")
         page.fill(
             "#question",
             "How many military personnel did SCO members contribute to Peace Mission 2021?",
