@@ -113,3 +113,9 @@ def test_a_paper_is_removed_with_its_file(settings, hash_embedder, page):
         remove_paper(settings, "csto-notes", embedder=hash_embedder)
     with pytest.raises(CorpusError, match="the only paper"):
         remove_paper(settings, "weitz-2025-sco", embedder=hash_embedder)
+
+
+def test_a_file_over_the_size_limit_is_refused(settings, hash_embedder, page, monkeypatch):
+    monkeypatch.setattr("ingest.library.MAX_FILE_BYTES", 100)
+    with pytest.raises(CorpusError, match=r"csto-notes.html: \d[\d,]* bytes, over the 100-byte"):
+        add_papers(settings, [NewPaper(page)], embedder=hash_embedder)
