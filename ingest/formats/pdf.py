@@ -63,6 +63,7 @@ class _Line:
     top: float
     bottom: float
     x0: float
+    x1: float
     page: int
     page_height: float
     links: list[str] = field(default_factory=list)  # URIs of link annotations on it
@@ -189,6 +190,7 @@ def _page_lines(page: Any) -> list[_Line]:
                 raw["top"],
                 raw["bottom"],
                 raw["x0"],
+                raw["x1"],
                 page.page_number,
                 float(page.height),
                 uris,
@@ -273,6 +275,7 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
     )
     blocks: list[_Block] = []
     previous: _Line | None = None
+    right_edge = max((line.x1 for line in lines), default=0.0)
     for line in lines:
         level = (
             heading_sizes.index(round(line.size, 1)) + 1
@@ -286,7 +289,7 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
         starts_new = (
             current is None
             or previous is None
-            or previous.page != line.page
+            or (previous.page != line.page and not _runs_on(previous, line, right_edge))
             or kind == "li"
             or current.kind != ("li" if kind == "p" and current.kind == "li" else kind)
             or line.top - previous.bottom > PARAGRAPH_GAP * line.size
@@ -298,6 +301,19 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
             current.lines.append(line)  # type: ignore[union-attr]
         previous = line
     return blocks
+
+
+def _runs_on(last: _Line, first: _Line, right_edge: float) -> bool:
+    """Whether a page's last line and the next page's first line are one
+    paragraph: the last line nearly fills the column (within 15%, for ragged
+    right text; a paragraph's own last line rarely does) and the next starts at
+    the same margin, in the same type."""
+    return (
+        last.x1 >= 0.85 * right_edge
+        and abs(first.x0 - last.x0) < 2
+        and abs(first.size - last.size) < 0.5
+        and not first.bold
+    )
 
 
 def _bold_heading(line: _Line, body: float) -> bool:
