@@ -42,8 +42,9 @@ def pandoc_markdown(memo: Path) -> str:
     return body + "\n\n" + "\n\n".join(notes) + "\n"
 
 
-def memo_as(fmt: str, memo: Path, folder: Path) -> Path:
-    """The memo as .html, .docx or .pdf in `folder`."""
+def memo_as(fmt: str, memo: Path, folder: Path, *, page_furniture: bool = False) -> Path:
+    """The memo as .html, .docx or .pdf in `folder`; with `page_furniture` the PDF
+    carries Chromium's running header (date, title) and footer (address, page n/N)."""
     pandoc = require("pandoc")
     source = folder / "memo-pandoc.md"
     source.write_text(pandoc_markdown(memo), encoding="utf-8")
@@ -66,10 +67,16 @@ def memo_as(fmt: str, memo: Path, folder: Path) -> Path:
             timeout=120,
         )
         return target
+    target = folder / ("memo-furniture.pdf" if page_furniture else "memo.pdf")
+    return print_pdf(html, target, page_furniture=page_furniture)
+
+
+def print_pdf(html: Path, target: Path, *, page_furniture: bool = False) -> Path:
+    """`html` printed to `target` by headless Chromium."""
     chromium = require("chromium")
-    target = folder / "memo.pdf"
+    flags = [] if page_furniture else ["--no-pdf-header-footer"]
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer"]
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", *flags]
         + [f"--print-to-pdf={target}", html.as_uri()],
         check=True,
         timeout=180,

@@ -278,7 +278,9 @@ class _Parser:
         """Front matter goes first; the checks that need the whole document run last."""
         if self.front:
             lines = [Stretch.of(self.source, [segment]) for segment in self.front]
-            self.units.insert(0, Unit("front_matter", (), lines))
+            has_body = any(u.kind in ("paragraph", "list") for u in self.units)
+            # A paper with no sections at all: the text before its notes is its body.
+            self.units.insert(0, Unit("front_matter" if has_body else "paragraph", (), lines))
         if not any(u.kind in ("paragraph", "list") for u in self.units):
             raise CorpusError(f"{self.name}: no body text found (is it a markdown-like text file?)")
         cited = {n for u in self.units for n in markers_in(u.raw)}

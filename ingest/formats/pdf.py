@@ -217,20 +217,15 @@ def _marked_text(chars: list[dict[str, Any]], main_size: float) -> str:
             and c["size"] <= SUPERSCRIPT_SIZE * main_size
             and c["bottom"] <= baseline - SUPERSCRIPT_RISE * main_size
         )
-        if previous is not None and not raised and not digits:
-            gap = c["x0"] - previous["x1"]
-            if (
-                gap > WORD_GAP * main_size
-                and c["text"] != " "
-                and out
-                and not out[-1].endswith(" ")
-            ):
-                out.append(" ")
         if raised:
             digits.append(c["text"])
-        else:
-            flush()
-            out.append(c["text"])
+            previous = c
+            continue
+        gap = c["x0"] - previous["x1"] if previous is not None else 0.0
+        flush()
+        if gap > WORD_GAP * main_size and c["text"] != " " and out and not out[-1].endswith(" "):
+            out.append(" ")
+        out.append(c["text"])
         previous = c
     flush()
     return re.sub(r"\s+", " ", "".join(out)).strip()

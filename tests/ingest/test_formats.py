@@ -68,6 +68,38 @@ def test_the_memo_in_each_format_matches_its_markdown(fmt, reference, folder):
     assert len(sections & found) >= 0.9 * len(sections)
 
 
+def test_running_headers_footers_and_page_numbers_are_removed(reference, folder):
+    path = memo_as("pdf", MEMO, folder, page_furniture=True)
+    text = extract(path.read_bytes(), "pdf", name=path.name).text
+    assert "file://" not in text and not re.search(r"\b\d+/\d+\b\s*$", text, re.M)
+    assert len(parse_document(text).endnotes) == 73
+
+
+FOOTNOTES = """<html><head><meta charset="utf-8"><title>Drills</title><style>
+@page { size: A5; margin: 1.5cm } body { font: 12pt serif }
+.notes { position: fixed; bottom: 0; font-size: 8pt }
+</style></head><body><h1>Drills in 2021</h1>
+<p>Eight SCO members sent about 4,000 troops to the exercise.<sup>1</sup> The drill ended in
+September with a joint statement.<sup>2</sup> It was the last of the series in 2021.</p>
+<div class="notes"><p>1 Xinhua, “Peace Mission 2021,”
+<a href="https://example.org/pm2021">https://example.org/pm2021</a>.</p>
+<p>2 TASS, September 25, 2021.</p></div></body></html>
+"""
+
+
+def test_notes_at_the_foot_of_a_page_are_linked_to_their_markers(folder):
+    from formats import print_pdf
+
+    page = folder / "footnotes.html"
+    page.write_text(FOOTNOTES, encoding="utf-8")
+    pdf = print_pdf(page, folder / "footnotes.pdf")
+    parsed = parse_document(extract(pdf.read_bytes(), "pdf", name=pdf.name).text)
+    assert sorted(parsed.endnotes) == [1, 2]
+    assert parsed.endnotes[1].urls == ["https://example.org/pm2021"]
+    body = " ".join(u.raw for u in parsed.units)
+    assert "exercise.<sup>1</sup> The drill" in body and "2021" not in body.split("<sup>2")[1][:3]
+
+
 def test_a_pdf_without_a_text_layer_is_refused(folder):
     import subprocess
 
