@@ -28,6 +28,14 @@ PLANTED = (
 )
 
 
+UPLOADED = b"""<html><head><title>CSTO Notes</title></head><body><article>
+<h1>The CSTO in 2024</h1><h2>Forces</h2>
+<p>The rapid reaction force of the Collective Security Treaty Organization numbers about
+20,000 troops.<sup><a href="#fn1">1</a></sup></p></article>
+<section class="footnotes"><ol><li id="fn1">CSTO,
+<a href="https://en.odkb-csto.org/forces/">forces</a>.</li></ol></section></body></html>"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
@@ -272,12 +280,21 @@ def test_the_chat_page_in_a_real_browser(server):
             ],
         )
         page = browser.new_page()
+        # A paper uploaded to the running service is listed on the page at once.
+        upload = httpx.post(
+            base + "/v1/admin/documents",
+            files={"files": ("csto-notes.html", UPLOADED, "text/html")},
+            data={"id": "csto-notes"},
+            timeout=300,
+        )
+        assert upload.status_code == 201, upload.text
         page.goto(base + "/")
         # The indexed papers are listed; ticking one asks only it.
         page.click("#papers summary")
         page.wait_for_selector("#paper-list input[type=checkbox]", timeout=30_000)
         indexed = httpx.get(base + "/v1/documents", timeout=30).json()["documents"]
         assert page.locator("#paper-list input[type=checkbox]").count() == len(indexed)
+        assert "CSTO Notes" in page.inner_text("#paper-list")
         memo = next(d for d in indexed if d["id"] == "weitz-2025-sco")
         assert memo["title"] in page.inner_text("#paper-list")
         page.check("#paper-list input[value='weitz-2025-sco']")
@@ -300,3 +317,5 @@ def test_the_chat_page_in_a_real_browser(server):
         page.click("#new")
         assert page.inner_text("#log") == ""
         browser.close()
+    removed = httpx.delete(base + "/v1/admin/documents/csto-notes", timeout=300)
+    assert removed.status_code == 200, removed.text
