@@ -12,7 +12,6 @@ exactly as they were.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import re
@@ -30,9 +29,9 @@ from ingest.corpus import (
     load_manifest,
 )
 from ingest.embed import Embedder
-from ingest.errors import CorpusError, IngestLockedError
+from ingest.errors import CorpusError
 from ingest.parse import parse_document
-from ingest.pipeline import IngestReport, ProgressFn, run_ingest
+from ingest.pipeline import IngestReport, ProgressFn, ingest_lock, run_ingest
 from ingest.settings import IngestSettings
 
 _SLUG_RE = re.compile(r"[^a-z0-9]+")
@@ -206,19 +205,7 @@ def _rollback(manifest_path: Path, created: list[Path]) -> Iterator[None]:
         raise
 
 
-@contextlib.contextmanager
-def _corpus_lock(settings: IngestSettings) -> Iterator[None]:
+def _corpus_lock(settings: IngestSettings) -> contextlib.AbstractContextManager[None]:
     """Keeps two changes to the corpus apart (ingest has its own lock)."""
     path = settings.index.lock_path.with_name("corpus.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise IngestLockedError(
-                f"another change to the corpus holds {path}; wait for it to finish"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return ingest_lock(path, holder="change to the corpus")

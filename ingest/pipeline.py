@@ -206,15 +206,15 @@ def prepare(settings: IngestSettings) -> list[PreparedDocument]:
 
 
 @contextlib.contextmanager
-def ingest_lock(path: Path) -> Iterator[None]:
-    """Hold the ingest lock; a second ingest fails at once rather than queueing behind it."""
+def ingest_lock(path: Path, holder: str = "`memoqa ingest`") -> Iterator[None]:
+    """Hold the lock at `path`; a second holder fails at once rather than queueing behind it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise IngestLockedError(
-                f"another `memoqa ingest` holds {path}; wait for it to finish"
+                f"another {holder} holds {path}; wait for it to finish"
             ) from exc
         try:
             yield
