@@ -42,9 +42,19 @@ def pandoc_markdown(memo: Path) -> str:
     return body + "\n\n" + "\n\n".join(notes) + "\n"
 
 
-def memo_as(fmt: str, memo: Path, folder: Path, *, page_furniture: bool = False) -> Path:
+# The memo's page set in two columns, its title block across both.
+TWO_COLUMNS = (
+    "<style>body { max-width: none; column-count: 2; column-gap: 2.5em; font-size: 11pt }"
+    " header#title-block-header { column-span: all }</style>"
+)
+
+
+def memo_as(
+    fmt: str, memo: Path, folder: Path, *, page_furniture: bool = False, columns: int = 1
+) -> Path:
     """The memo as .html, .docx or .pdf in `folder`; with `page_furniture` the PDF
-    carries Chromium's running header (date, title) and footer (address, page n/N)."""
+    carries Chromium's running header (date, title) and footer (address, page n/N),
+    with `columns=2` it is set in two columns."""
     pandoc = require("pandoc")
     source = folder / "memo-pandoc.md"
     source.write_text(pandoc_markdown(memo), encoding="utf-8")
@@ -67,6 +77,13 @@ def memo_as(fmt: str, memo: Path, folder: Path, *, page_furniture: bool = False)
             timeout=120,
         )
         return target
+    if columns == 2:
+        two = folder / "memo-two-columns.html"
+        two.write_text(
+            html.read_text(encoding="utf-8").replace("</head>", TWO_COLUMNS + "</head>"),
+            encoding="utf-8",
+        )
+        return print_pdf(two, folder / "memo-two-columns.pdf")
     target = folder / ("memo-furniture.pdf" if page_furniture else "memo.pdf")
     return print_pdf(html, target, page_furniture=page_furniture)
 

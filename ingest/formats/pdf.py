@@ -38,11 +38,19 @@ RUNNING_SHARE = 0.4
 WORD_GAP = 0.1
 # A vertical gap over this share of the type size starts a new paragraph.
 PARAGRAPH_GAP = 0.55
+# Two columns are split by a gutter at least this share of the type size wide,
+# free of text in at least this share of the page's text rows, and each column
+# spans at least this share of the page's width (a table's narrow label column
+# is not a column of text).
+GUTTER_WIDTH = 0.8
+GUTTER_ROWS = 0.25
+COLUMN_WIDTH = 0.25
 _BULLET_RE = re.compile(r"^[•◦▪‣∙·\-–]\s+")
 _NOTE_START_RE = re.compile(r"^(\d{1,4})[.)]?\s+(\S.*)$")
 _NOTE_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "references and notes"})
 _BACKLINK_RE = re.compile(r"\s*↩\ufe0e?\ufe0f?")
 _URL_TAIL_RE = re.compile(r"(?:https?://|www\.)\S*$")
+_WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*-?")
 
 
 @dataclass
@@ -67,6 +75,11 @@ class _Line:
     page: int
     page_height: float
     links: list[str] = field(default_factory=list)  # URIs of link annotations on it
+    # The part of the page it was read from (0 for a page in one column) and,
+    # in a column, the column's left and right text edges.
+    box: int = 0
+    area: tuple[float, float] | None = None
+    first_word: float = 0.0  # the width of its first word
 
 
 @dataclass
@@ -74,10 +87,11 @@ class _Block:
     kind: str  # "p", "h", "li", "note"
     lines: list[_Line]
     level: int = 0
+    words: _Words | None = None  # the document's words, for mending hyphens
 
     @property
     def text(self) -> str:
-        return _join(self.lines)
+        return _join(self.lines, self.words)
 
 
 def read_pdf(data: bytes, *, name: str) -> PdfDocument:
@@ -92,8 +106,9 @@ def read_pdf(data: bytes, *, name: str) -> PdfDocument:
     body = statistics.mode(round(line.size, 1) for line in lines)
     lines = _without_running_lines(lines)
     footnotes = [line for line in lines if _is_footnote(line, body)]
-    blocks = _blocks([line for line in lines if line not in footnotes], body)
-    notes = _page_notes(footnotes) or _end_notes(blocks)
+    words = _words(lines)
+    blocks = _blocks([line for line in lines if line not in footnotes], body, words)
+    notes = _page_notes(footnotes, words) or _end_notes(blocks, words)
     out = []
     for block in blocks:
         if block.kind == "h":
@@ -145,21 +160,142 @@ def _info(info: dict[str, Any]) -> dict[str, str]:
 
 
 def _page_lines(page: Any) -> list[_Line]:
-    """The page's lines, superscripts kept on the line they belong to (a tolerance
-    of about half a line) and turned into markers."""
+    """The page's lines in reading order: a part set in two columns is read
+    column by column, full-width parts in their place."""
     chars = [c for c in page.chars if c.get("text", "").strip()]
     if not chars:
         return []
     size = statistics.median(c["size"] for c in chars)
+    boxes = _reading_boxes(chars, float(page.width), float(page.height), size)
+    if len(boxes) == 1:
+        return _box_lines(page, page, size, 0, None)
+    out = []
+    for index, box in enumerate(boxes):
+        part = page.filter(lambda obj, box=box: box.holds(obj))
+        out += _box_lines(part, page, size, index, box.area)
+    return out
+
+
+@dataclass
+class _Box:
+    """A part of a page read as one: its bounds, and a column's text edges."""
+
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    area: tuple[float, float] | None = None
+
+    def holds(self, obj: dict[str, Any]) -> bool:
+        if "x0" not in obj or "top" not in obj:
+            return True
+        x = float(obj["x0"] + obj["x1"]) / 2
+        y = float(obj["top"] + obj["bottom"]) / 2
+        return self.x0 <= x < self.x1 and self.top <= y < self.bottom
+
+
+def _reading_boxes(
+    chars: list[dict[str, Any]], width: float, height: float, size: float
+) -> list[_Box]:
+    """The page cut into parts in reading order. Where a gutter runs down the
+    page, each run of rows that no text crosses is read as a left and then a
+    right column; rows that cross it (a title, a wide figure, a page number) are
+    read across, in their place. A page without a gutter is one part."""
+    rows = _text_rows(chars, size)
+    gutter = _gutter(rows, width, size)
+    if gutter is None:
+        return [_Box(0.0, 0.0, width, height)]
+    # Consecutive rows of one kind (crossed or split by the gutter) form a band.
+    bands: list[tuple[float, bool]] = []  # (top, split)
+    for row, spans in sorted(rows.items()):
+        split = not any(a <= gutter <= b for a, b in spans)
+        if not bands or bands[-1][1] != split:
+            bands.append((row * size, split))
+    # Each column's text edges, from the rows the gutter splits.
+    split_spans = [
+        span
+        for spans in rows.values()
+        if not any(a <= gutter <= b for a, b in spans)
+        for span in spans
+    ]
+    left = [span for span in split_spans if span[1] < gutter]
+    right = [span for span in split_spans if span[0] > gutter]
+    left_area = (min(a for a, _ in left), max(b for _, b in left))
+    right_area = (min(a for a, _ in right), max(b for _, b in right))
+    boxes = []
+    for i, (top, split) in enumerate(bands):
+        start = 0.0 if i == 0 else top
+        end = bands[i + 1][0] if i + 1 < len(bands) else height + 1
+        if split:
+            boxes.append(_Box(0.0, start, gutter, end, left_area))
+            boxes.append(_Box(gutter, start, width + 1, end, right_area))
+        else:
+            boxes.append(_Box(0.0, start, width + 1, end))
+    return boxes
+
+
+def _text_rows(chars: list[dict[str, Any]], size: float) -> dict[int, list[tuple[float, float]]]:
+    """The page in rows one type size high, each with the spans its text covers
+    (characters closer than a gutter merged into one span)."""
+    rows: dict[int, list[tuple[float, float]]] = {}
+    for c in sorted(chars, key=lambda c: c["x0"]):
+        spans = rows.setdefault(int((c["top"] + c["bottom"]) / 2 // size), [])
+        if spans and c["x0"] - spans[-1][1] < GUTTER_WIDTH * size:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], c["x1"]))
+        else:
+            spans.append((c["x0"], c["x1"]))
+    return rows
+
+
+def _gutter(rows: dict[int, list[tuple[float, float]]], width: float, size: float) -> float | None:
+    """The middle of the gutter between two columns, or None: the x in the
+    page's middle half that splits the most rows into text on both sides."""
+    counts: dict[int, int] = {}
+    for x in range(int(0.25 * width), int(0.75 * width) + 1):
+        counts[x] = sum(
+            1
+            for spans in rows.values()
+            if spans[0][0] < x < spans[-1][1] and not any(a <= x <= b for a, b in spans)
+        )
+    most = max(counts.values(), default=0)
+    if most < max(4, GUTTER_ROWS * len(rows)):
+        return None
+    best = [x for x, n in counts.items() if n == most]
+    # The middle of the widest run of best positions.
+    runs: list[list[int]] = []
+    for x in best:
+        if runs and x == runs[-1][-1] + 1:
+            runs[-1].append(x)
+        else:
+            runs.append([x])
+    run = max(runs, key=len)
+    gutter = (run[0] + run[-1]) / 2
+    lefts = [a for spans in rows.values() for a, b in spans if b < gutter]
+    rights = [b for spans in rows.values() for a, b in spans if a > gutter]
+    if (
+        not lefts
+        or not rights
+        or gutter - min(lefts) < COLUMN_WIDTH * width
+        or max(rights) - gutter < COLUMN_WIDTH * width
+    ):
+        return None
+    return gutter
+
+
+def _box_lines(
+    part: Any, page: Any, size: float, box: int, area: tuple[float, float] | None
+) -> list[_Line]:
+    """The lines of one part of a page, superscripts kept on the line they
+    belong to (a tolerance of about half a line) and turned into markers."""
     links = [link for link in page.hyperlinks if link.get("uri")]
     # List bullets are often drawn, not typed: a small shape just left of a line.
     bullets = [
         shape
-        for shape in [*page.curves, *page.rects]
+        for shape in [*part.curves, *part.rects]
         if shape["width"] < 0.6 * size and shape["height"] < 0.6 * size
     ]
     out = []
-    for raw in page.extract_text_lines(return_chars=True, y_tolerance=0.45 * size):
+    for raw in part.extract_text_lines(return_chars=True, y_tolerance=0.45 * size):
         line_chars = [c for c in raw["chars"] if c.get("text")]
         if not line_chars:
             continue
@@ -180,7 +316,10 @@ def _page_lines(page: Any) -> list[_Line]:
         uris = [
             link["uri"]
             for link in links
-            if link["top"] <= raw["bottom"] and link["bottom"] >= raw["top"]
+            if link["top"] <= raw["bottom"]
+            and link["bottom"] >= raw["top"]
+            and link["x0"] <= raw["x1"]
+            and link["x1"] >= raw["x0"]
         ]
         out.append(
             _Line(
@@ -194,9 +333,23 @@ def _page_lines(page: Any) -> list[_Line]:
                 page.page_number,
                 float(page.height),
                 uris,
+                box,
+                area,
+                _first_word(line_chars, main_size),
             )
         )
     return out
+
+
+def _first_word(chars: list[dict[str, Any]], size: float) -> float:
+    """The width of the line's first word: up to its first space or gap."""
+    ordered = sorted(chars, key=lambda c: c["x0"])
+    end = ordered[0]
+    for c in ordered[1:]:
+        if c["text"] == " " or c["x0"] - end["x1"] > WORD_GAP * size:
+            break
+        end = c
+    return float(end["x1"] - ordered[0]["x0"])
 
 
 def _marked_text(chars: list[dict[str, Any]], main_size: float) -> str:
@@ -263,7 +416,7 @@ def _is_footnote(line: _Line, body: float) -> bool:
     return line.size < 0.92 * body and line.top > 0.5 * line.page_height and line.size >= 4
 
 
-def _blocks(lines: list[_Line], body: float) -> list[_Block]:
+def _blocks(lines: list[_Line], body: float, words: _Words) -> list[_Block]:
     """Lines grouped into headings, list items and paragraphs."""
     heading_sizes = sorted(
         {round(line.size, 1) for line in lines if line.size >= HEADING_SIZE * body}, reverse=True
@@ -284,14 +437,17 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
         starts_new = (
             current is None
             or previous is None
-            or (previous.page != line.page and not _runs_on(previous, line, right_edge))
+            or (
+                (previous.page, previous.box) != (line.page, line.box)
+                and not _runs_on(previous, line, right_edge)
+            )
             or kind == "li"
             or current.kind != ("li" if kind == "p" and current.kind == "li" else kind)
             or line.top - previous.bottom > PARAGRAPH_GAP * line.size
             or abs(line.size - previous.size) > 0.5
         )
         if starts_new:
-            blocks.append(_Block(kind, [line], min(level, 6)))
+            blocks.append(_Block(kind, [line], min(level, 6), words))
         else:
             current.lines.append(line)  # type: ignore[union-attr]
         previous = line
@@ -299,13 +455,15 @@ def _blocks(lines: list[_Line], body: float) -> list[_Block]:
 
 
 def _runs_on(last: _Line, first: _Line, right_edge: float) -> bool:
-    """Whether a page's last line and the next page's first line are one
-    paragraph: the last line nearly fills the column (within 15%, for ragged
-    right text; a paragraph's own last line rarely does) and the next starts at
-    the same margin, in the same type."""
+    """Whether a column's last line and the next column's (or page's) first
+    line are one paragraph: the next line's first word would not have fitted at
+    the end of the last (so the line was full, not a paragraph's end), and the
+    next line starts at its column's margin, in the same type."""
+    left, right = last.area or (0.0, right_edge)
+    first_left = first.area[0] if first.area else left
     return (
-        last.x1 >= 0.85 * right_edge
-        and abs(first.x0 - last.x0) < 2
+        right - last.x1 < first.first_word + 0.5 * first.size
+        and abs((first.x0 - first_left) - (last.x0 - left)) < 2
         and abs(first.size - last.size) < 0.5
         and not first.bold
     )
@@ -324,7 +482,7 @@ def _bold_heading(line: _Line, body: float) -> bool:
     )
 
 
-def _page_notes(footnotes: list[_Line]) -> dict[int, str]:
+def _page_notes(footnotes: list[_Line], words: _Words) -> dict[int, str]:
     """Notes set at the pages' feet: each starts with its number."""
     notes: dict[int, list[_Line]] = {}
     current: int | None = None
@@ -336,10 +494,10 @@ def _page_notes(footnotes: list[_Line]) -> dict[int, str]:
             notes[current] = [line]
         elif current is not None:
             notes[current].append(line)
-    return {n: _note_text(ls) for n, ls in notes.items()}
+    return {n: _note_text(ls, words) for n, ls in notes.items()}
 
 
-def _end_notes(blocks: list[_Block]) -> dict[int, str]:
+def _end_notes(blocks: list[_Block], words: _Words) -> dict[int, str]:
     """Notes at the end: the blocks after a "Notes" heading, or the last run of
     blocks numbered 1, 2, 3 ...; they are marked and left out of the body."""
     start = None
@@ -373,23 +531,52 @@ def _end_notes(blocks: list[_Block]) -> dict[int, str]:
         return {}
     out = {}
     for number, note_lines in notes.items():
-        text = _note_text(note_lines)
+        text = _note_text(note_lines, words)
         out[number] = _NOTE_START_RE.sub(r"\2", text, count=1)
     return out
 
 
-def _note_text(lines: list[_Line]) -> str:
+def _note_text(lines: list[_Line], words: _Words) -> str:
     """A note's text, with the URLs of its link annotations that its text breaks
     or leaves out."""
-    text = _BACKLINK_RE.sub("", _join(lines)).strip()
+    text = _BACKLINK_RE.sub("", _join(lines, words)).strip()
     for uri in dict.fromkeys(u for line in lines for u in line.links):
         if uri.startswith(("http://", "https://")) and uri not in text:
             text += f" <{uri}>"
     return text
 
 
-def _join(lines: list[_Line]) -> str:
-    """Lines joined into one: a word hyphenated at a line end is mended, and a URL
+@dataclass(frozen=True)
+class _Words:
+    """The document's words (compounds with their hyphens, in lower case), and
+    whether its line ends hyphenate words or only break compounds."""
+
+    known: frozenset[str]
+    hyphenates: bool
+
+
+def _words(lines: list[_Line]) -> _Words:
+    known = frozenset(
+        w.lower() for line in lines for w in _WORD_RE.findall(line.text) if not w.endswith("-")
+    )
+    split = compound = 0
+    for line, following in zip(lines, lines[1:], strict=False):
+        head, tail = _broken(line.text, following.text)
+        if head and tail:
+            split += head[:-1] + tail in known
+            compound += head + tail in known
+    return _Words(known, hyphenates=split >= compound)
+
+
+def _broken(text: str, piece: str) -> tuple[str, str]:
+    """The word `text` ends with a hyphen and the word `piece` starts with."""
+    before = re.search(r"[A-Za-z][A-Za-z-]*-$", text.strip())
+    after = _WORD_RE.match(piece.strip())
+    return (before.group(0).lower() if before else "", after.group(0).lower() if after else "")
+
+
+def _join(lines: list[_Line], words: _Words | None = None) -> str:
+    """Lines joined into one: a word broken at a line end is mended, and a URL
     broken over two lines is joined without a space."""
     text = ""
     for line in lines:
@@ -398,8 +585,27 @@ def _join(lines: list[_Line]) -> str:
             text = piece
         elif _URL_TAIL_RE.search(text) and not re.search(r"[.,;)]$", text):
             text += piece
-        elif re.search(r"[a-z]-$", text) and piece[:1].islower():
-            text = text[:-1] + piece
+        elif re.search(r"[A-Za-z]-$", text) and piece[:1].isalpha():
+            text = _mend(text, piece, words or _Words(frozenset(), hyphenates=True))
+        elif re.search(r"(\w-|\w—|-\d)$", text) and piece[:1].isalnum():
+            text += piece  # a number's hyphen, or an unspaced dash
         else:
             text += " " + piece
     return text
+
+
+def _mend(text: str, piece: str, words: _Words) -> str:
+    """`text` ending in a hyphen joined to the next line's `piece`. The document's
+    own words decide: the hyphen stays where the compound is written elsewhere
+    (`political-military`) and goes where the whole word is (`organization`).
+    Without that evidence it stays before a capital or a hyphenated word
+    (`Sino-Russian`, `information-technology-enhanced`), and otherwise goes
+    only if the document's line ends hyphenate words."""
+    head, tail = _broken(text, piece)
+    if head + tail in words.known:
+        return text + piece
+    if head[:-1] + tail in words.known:
+        return text[:-1] + piece
+    if piece[:1].isupper() or "-" in tail or not words.hyphenates:
+        return text + piece
+    return text[:-1] + piece

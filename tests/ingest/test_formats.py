@@ -48,9 +48,12 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("formats")
 
 
-@pytest.mark.parametrize("fmt", ["html", "docx", "pdf"])
+@pytest.mark.parametrize("fmt", ["html", "docx", "pdf", "pdf in two columns"])
 def test_the_memo_in_each_format_matches_its_markdown(fmt, reference, folder):
-    path = memo_as(fmt, MEMO, folder)
+    if fmt == "pdf in two columns":
+        path = memo_as("pdf", MEMO, folder, columns=2)
+    else:
+        path = memo_as(fmt, MEMO, folder)
     parsed = parse_document(extract(path.read_bytes(), format_of(path), name=path.name).text)
     expected = _words(" ".join(plain_text(u.raw) for u in reference.units))
     got = _words(" ".join(plain_text(u.raw) for u in parsed.units))
@@ -66,6 +69,21 @@ def test_the_memo_in_each_format_matches_its_markdown(fmt, reference, folder):
     sections = {_plain_quotes(u.section[-1]) for u in reference.units if u.section}
     found = {_plain_quotes(u.section[-1]) for u in parsed.units if u.section}
     assert len(sections & found) >= 0.9 * len(sections)
+
+
+def test_a_paper_in_two_columns_reads_as_it_does_in_one(folder):
+    """Column by column, a paragraph running on into the next column (or page)
+    kept whole, the title block across both columns read first."""
+
+    def paragraphs(path):
+        text = extract(path.read_bytes(), "pdf", name=path.name).text
+        return [plain_text(u.raw) for u in parse_document(text).units]
+
+    one = paragraphs(memo_as("pdf", MEMO, folder))
+    two = paragraphs(memo_as("pdf", MEMO, folder, columns=2))
+    assert two[0] == one[0]
+    same = sum(p in one for p in two)
+    assert same >= 0.95 * len(one) and len(two) <= 1.05 * len(one), (same, len(one), len(two))
 
 
 def test_running_headers_footers_and_page_numbers_are_removed(reference, folder):
