@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -140,25 +144,102 @@ def _decode(data: bytes, *, name: str) -> str:
     return text
 
 
-def read_document(meta: DocumentMeta, base: Path) -> SourceDocument:
-    """Read one corpus file in its format; missing, empty, oversized, undecodable or
-    unreadable files raise CorpusError naming the file."""
-    path = (base / meta.file).resolve()
+def read_file(path: Path, owner: str = "") -> bytes:
+    """A paper's bytes; a missing, oversized or empty file raises CorpusError
+    naming it (and `owner`, the document it belongs to, where there is one)."""
+    of = f" of {owner}" if owner else ""
     if not path.is_file():
-        raise CorpusError(f"{path}: file of document '{meta.id}' not found")
+        raise CorpusError(f"{path}: file{of} not found")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise CorpusError(f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
     data = path.read_bytes()
     if not data.strip():
-        raise CorpusError(f"{path}: file of document '{meta.id}' is empty")
-    text = extract(data, format_of(path, meta.format), name=str(path)).text
-    return SourceDocument(meta, path, text, hashlib.sha256(data).hexdigest())
+        raise CorpusError(f"{path}: file{of} is empty")
+    return data
 
 
-def load_corpus(manifest_path: Path) -> list[SourceDocument]:
+class ExtractionCache:
+    """The texts read from PDF, Word and HTML files, kept on disk by the file's
+    content hash and the readers' version, so an unchanged paper is not read
+    again: adding one paper to a library of PDFs reads that paper only. Plain
+    text and markdown are read directly (decoding them costs nothing)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.used: set[str] = set()
+
+    def extract(self, data: bytes, fmt: str, *, name: str, digest: str) -> Extracted:
+        if fmt in ("markdown", "text"):
+            return extract(data, fmt, name=name)
+        key = f"{digest}-{fmt}-{readers_version()}.json"
+        self.used.add(key)
+        path = self.folder / key
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            return Extracted(stored["text"], stored["meta"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        extracted = extract(data, fmt, name=name)
+        self._write(path, {"text": extracted.text, "meta": extracted.meta})
+        return extracted
+
+    def prune(self) -> None:
+        """Remove the texts of files this run did not read."""
+        if not self.folder.is_dir():
+            return
+        for path in self.folder.glob("*.json"):
+            if path.name not in self.used:
+                path.unlink(missing_ok=True)
+
+    def _write(self, path: Path, content: dict[str, object]) -> None:
+        """Written whole or not at all; a folder that cannot be written only costs speed."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(content, out, ensure_ascii=False)
+            os.replace(temporary, path)
+        except OSError:
+            return
+
+
+@functools.cache
+def readers_version() -> str:
+    """A fingerprint of the format readers' code and the libraries they use: a
+    change to either reads every file again."""
+    from ingest import formats
+
+    digest = hashlib.sha256()
+    for source in sorted(Path(formats.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    for library in ("pdfplumber", "pdfminer.six", "lxml"):
+        try:
+            digest.update(f"{library}={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return digest.hexdigest()[:12]
+
+
+def read_document(
+    meta: DocumentMeta, base: Path, cache: ExtractionCache | None = None
+) -> SourceDocument:
+    """Read one corpus file in its format; missing, empty, oversized, undecodable or
+    unreadable files raise CorpusError naming the file."""
+    path = (base / meta.file).resolve()
+    data = read_file(path, f"document '{meta.id}'")
+    digest = hashlib.sha256(data).hexdigest()
+    fmt = format_of(path, meta.format)
+    if cache is None:
+        text = extract(data, fmt, name=str(path)).text
+    else:
+        text = cache.extract(data, fmt, name=str(path), digest=digest).text
+    return SourceDocument(meta, path, text, digest)
+
+
+def load_corpus(manifest_path: Path, cache: ExtractionCache | None = None) -> list[SourceDocument]:
     manifest = load_manifest(manifest_path)
     if not manifest.documents:
         raise CorpusError(f"{manifest_path}: the manifest lists no documents")
     base = manifest_path.resolve().parent
-    return [read_document(meta, base) for meta in manifest.documents]
+    return [read_document(meta, base, cache) for meta in manifest.documents]

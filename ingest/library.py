@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.corpus import (
-    MAX_FILE_BYTES,
     DocumentMeta,
+    ExtractionCache,
     Manifest,
-    extract,
     format_of,
     load_manifest,
+    read_file,
 )
 from ingest.embed import Embedder
 from ingest.errors import CorpusError
@@ -76,8 +76,9 @@ def add_papers(
         known = _hashes(manifest, base)
         taken = {d.id for d in manifest.documents}
         entries: list[tuple[DocumentMeta, Path]] = []
+        cache = ExtractionCache(settings.index.extracted_folder)
         for paper in papers:
-            meta, digest = _entry(paper, taken, known)
+            meta, digest = _entry(paper, taken, known, cache)
             taken.add(meta.id)
             known[digest] = meta.id
             entries.append((meta, paper.path))
@@ -123,23 +124,19 @@ def remove_paper(
     return Change(removed=[doc_id], report=report)
 
 
-def _entry(paper: NewPaper, taken: set[str], known: dict[str, str]) -> tuple[DocumentMeta, str]:
+def _entry(
+    paper: NewPaper, taken: set[str], known: dict[str, str], cache: ExtractionCache
+) -> tuple[DocumentMeta, str]:
     """The manifest entry for a file, after reading it through: any problem with
-    the file is raised here, before anything is written."""
+    the file is raised here, before anything is written. The text read is kept
+    in `cache`, for the ingest that follows."""
     path = paper.path
-    if not path.is_file():
-        raise CorpusError(f"{path}: file not found")
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise CorpusError(f"{path}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit")
-    data = path.read_bytes()
-    if not data.strip():
-        raise CorpusError(f"{path}: the file is empty")
+    data = read_file(path)
     digest = hashlib.sha256(data).hexdigest()
     if digest in known:
         raise CorpusError(f"{path}: the same file as paper '{known[digest]}', already indexed")
     fmt = format_of(path)
-    extracted = extract(data, fmt, name=str(path))
+    extracted = cache.extract(data, fmt, name=str(path), digest=digest)
     parsed = parse_document(extracted.text, name=str(path))
     carried = extracted.meta
     title = paper.title or carried.get("title") or parsed.title or path.stem

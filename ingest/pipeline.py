@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.chunk import CHUNKER_VERSION, Passage, chunk_document, quotable_units, search_text
-from ingest.corpus import SourceDocument, load_corpus
+from ingest.corpus import ExtractionCache, SourceDocument, load_corpus
 from ingest.embed import Embedder, ModelRef, load_embedder, resolve_model
 from ingest.errors import (
     CorpusError,
@@ -184,11 +184,13 @@ def _fingerprint(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def prepare(settings: IngestSettings) -> list[PreparedDocument]:
+def prepare(
+    settings: IngestSettings, cache: ExtractionCache | None = None
+) -> list[PreparedDocument]:
     """Read, parse and chunk every document; any bad file raises CorpusError
     before the index is touched."""
     prepared = []
-    for source in load_corpus(settings.corpus.manifest):
+    for source in load_corpus(settings.corpus.manifest, cache):
         try:
             parsed = parse_document(source.text, name=str(source.path))
         except CorpusError:
@@ -232,7 +234,8 @@ def run_ingest(
     """Bring the index in line with the corpus manifest. See the module docstring."""
     started = time.perf_counter()
     notify = progress or _silent
-    prepared = prepare(settings)
+    cache = ExtractionCache(settings.index.extracted_folder)
+    prepared = prepare(settings, cache)
     model = embedder.ref if embedder is not None else resolve_model(settings.embedding.model)
     fingerprints = _fingerprints(settings, model, prepared)
     warnings = [w for p in prepared for w in p.parsed.warnings]
@@ -240,6 +243,7 @@ def run_ingest(
     with ingest_lock(settings.index.lock_path):
         store, active = _open_or_repair(settings, warnings)
         previous = {d.id: d for d in store.documents(active.collection)} if active else {}
+        cache.prune()
         if active is not None and not force and fingerprints.match(active):
             return _unchanged_report(active, prepared, warnings, started)
         reusable = _reusable_vectors(store, active, model)

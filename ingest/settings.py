@@ -54,6 +54,16 @@ class IndexSettings(_Section):
     lock_path: Path = Field(
         default=Path(".memoqa/ingest.lock"), description="Lock file that keeps two ingests apart."
     )
+    extracted_path: Path | None = Field(
+        default=None,
+        description="Folder of the texts read from PDF, Word and HTML papers, kept by "
+        "content hash so unchanged papers are not read again; unset means `extracted` "
+        "beside the lock file.",
+    )
+
+    @property
+    def extracted_folder(self) -> Path:
+        return self.extracted_path or self.lock_path.parent / "extracted"
 
 
 class EmbeddingSettings(_Section):

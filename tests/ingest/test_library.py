@@ -116,6 +116,33 @@ def test_a_paper_is_removed_with_its_file(settings, hash_embedder, page):
 
 
 def test_a_file_over_the_size_limit_is_refused(settings, hash_embedder, page, monkeypatch):
-    monkeypatch.setattr("ingest.library.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("ingest.corpus.MAX_FILE_BYTES", 100)
     with pytest.raises(CorpusError, match=r"csto-notes.html: \d[\d,]* bytes, over the 100-byte"):
         add_papers(settings, [NewPaper(page)], embedder=hash_embedder)
+
+
+def test_a_paper_once_read_is_not_read_again_until_it_or_the_readers_change(
+    settings, hash_embedder, page, monkeypatch
+):
+    import ingest.corpus as corpus
+
+    add_papers(settings, [NewPaper(page)], embedder=hash_embedder)
+    folder = settings.index.extracted_folder
+    assert len(list(folder.glob("*.json"))) == 1
+    read = []
+    real = corpus.extract
+
+    def counting(data, fmt, *, name):
+        read.append(fmt)
+        return real(data, fmt, name=name)
+
+    monkeypatch.setattr(corpus, "extract", counting)
+    run_ingest(settings, embedder=hash_embedder, force=True)
+    assert "html" not in read
+    # New readers read it again, and the text the old ones read is dropped.
+    monkeypatch.setattr(corpus, "readers_version", lambda: "changed")
+    run_ingest(settings, embedder=hash_embedder, force=True)
+    assert read.count("html") == 1
+    assert [p.name.split("-")[-1] for p in folder.glob("*.json")] == ["changed.json"]
+    remove_paper(settings, "csto-notes", embedder=hash_embedder)
+    assert not list(folder.glob("*.json"))
