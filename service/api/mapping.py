@@ -3,6 +3,8 @@ same mappers, so every face of memoqa shows the same fields."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.index.reader import Snapshot
 from ingest.index.records import DocumentRecord, StoredPassage
 from service.answer.types import AnswerResult, EndnoteSource
@@ -56,32 +58,27 @@ def search_response(
     passages = []
     for hit in result.hits:
         p = hit.passage
-        passages.append(
-            schemas.SearchPassage(
-                passage_id=p.id,
-                document_id=p.document_id,
-                document_title=p.document_title,
-                section=p.section,
-                kind=p.kind,
-                text=p.text,
-                score=hit.score,
-                endnotes=_stored_endnotes(snapshot.endnotes(p.document_id, p.endnotes)),
-                endnote_number=p.endnote_number,
-            )
-        )
+        passages.append(schemas.SearchPassage(**_passage_fields(p, snapshot), score=hit.score))
     return schemas.SearchResponse(passages=passages)
+
+
+def _passage_fields(p: StoredPassage, snapshot: Snapshot) -> dict[str, Any]:
+    """What a search hit and a passage's own page both say of a passage."""
+    return {
+        "passage_id": p.id,
+        "document_id": p.document_id,
+        "document_title": p.document_title,
+        "section": p.section,
+        "kind": p.kind,
+        "text": p.text,
+        "endnotes": _stored_endnotes(snapshot.endnotes(p.document_id, p.endnotes)),
+        "endnote_number": p.endnote_number,
+    }
 
 
 def passage_detail(p: StoredPassage, snapshot: Snapshot) -> schemas.PassageDetail:
     return schemas.PassageDetail(
-        passage_id=p.id,
-        document_id=p.document_id,
-        document_title=p.document_title,
-        section=p.section,
-        kind=p.kind,
-        text=p.text,
-        endnotes=_stored_endnotes(snapshot.endnotes(p.document_id, p.endnotes)),
-        endnote_number=p.endnote_number,
+        **_passage_fields(p, snapshot),
         cited_by=list(p.cited_by),
         char_start=p.char_start,
         char_end=p.char_end,
