@@ -74,18 +74,37 @@ def resolve_model(name: str) -> ModelRef:
     return ModelRef(name, path, _fingerprint(path))
 
 
+# The most questions embedded in one pass when several arrive at once.
+QUERY_BATCH = 64
+
+
+@dataclass
+class _Waiting:
+    """A question waiting for its vector."""
+
+    text: str
+    vector: list[float] | None = None
+    error: BaseException | None = None
+
+
 class Embedder:
     """A loaded embedding model (llama-index's HuggingFaceEmbedding) with its identity.
 
     Encoding is serialised: two threads encoding at once on 2 cores are slower
-    than one after the other.
+    than one after the other. Questions that arrive while the model is busy are
+    embedded together, in one pass, by whichever of them gets the model first
+    (a pass over ten short questions costs little more than over one), where
+    the model embeds a question as it embeds any text (`batches_queries`).
     """
 
     def __init__(self, ref: ModelRef, model: BaseEmbedding, dim: int) -> None:
         self.ref = ref
         self.model = model
         self.dim = dim
+        self.batches_queries = False
         self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
 
     def embed_texts(self, texts: list[str]) -> list[list[float]]:
         if not texts:
@@ -94,8 +113,29 @@ class Embedder:
             return self.model.get_text_embedding_batch(texts)
 
     def embed_query(self, text: str) -> list[float]:
+        if not self.batches_queries:
+            with self._lock:
+                return self.model.get_query_embedding(text)
+        me = _Waiting(text)
+        with self._waiting_lock:
+            self._waiting.append(me)
         with self._lock:
-            return self.model.get_query_embedding(text)
+            # Whoever holds the model embeds everyone waiting, itself included.
+            while me.vector is None and me.error is None:
+                with self._waiting_lock:
+                    batch = self._waiting[:QUERY_BATCH]
+                    del self._waiting[:QUERY_BATCH]
+                try:
+                    vectors = self.model.get_text_embedding_batch([w.text for w in batch])
+                    for waiting, vector in zip(batch, vectors, strict=True):
+                        waiting.vector = vector
+                except BaseException as exc:
+                    for waiting in batch:
+                        waiting.error = exc
+        if me.error is not None:
+            raise me.error
+        assert me.vector is not None
+        return me.vector
 
 
 def load_embedder(name: str, *, batch_size: int = 32) -> Embedder:
@@ -113,5 +153,10 @@ def load_embedder(name: str, *, batch_size: int = 32) -> Embedder:
         embed_batch_size=batch_size,
         cache_folder=str(ref.path),
     )
-    dim = len(model.get_query_embedding("dimension probe"))
-    return Embedder(ref, model, dim)
+    probe = model.get_query_embedding("dimension probe")
+    embedder = Embedder(ref, model, len(probe))
+    # A model without a query instruction embeds a question as any text, so
+    # questions can share a pass; checked, not assumed.
+    as_text = model.get_text_embedding_batch(["dimension probe"])[0]
+    embedder.batches_queries = max(abs(a - b) for a, b in zip(probe, as_text, strict=True)) < 1e-5
+    return embedder

@@ -29,10 +29,12 @@ from ingest.errors import (
     IngestLockedError,
     MemoqaError,
 )
+from ingest.index import lexical
 from ingest.index.records import (
     SCHEMA_VERSION,
     DocumentRecord,
     IndexInfo,
+    StoredPassage,
     passage_metadata,
     utc_now,
 )
@@ -255,8 +257,9 @@ def run_ingest(
         generation = _NewGeneration(prepared, previous, items, units, vectors)
         name = store.new_generation_name()
         info = _generation_info(name, settings, model, fingerprints, generation)
-        _write_generation(store, info, generation, notify)
+        _write_generation(store, info, generation, notify, settings.index.lexical_folder)
         removed = store.prune(settings.index.keep_generations)
+        lexical.remove_generations(settings.index.lexical_folder, removed)
 
     return IngestReport(
         changed=True,
@@ -421,10 +424,14 @@ def _generation_info(
 
 
 def _write_generation(
-    store: IndexStore, info: IndexInfo, generation: _NewGeneration, notify: ProgressFn
+    store: IndexStore,
+    info: IndexInfo,
+    generation: _NewGeneration,
+    notify: ProgressFn,
+    lexical_folder: Path,
 ) -> None:
-    """Write the generation, then make it the active one; on any failure drop it, so
-    the previous generation stays the one in use."""
+    """Write the generation and its lexical index, then make it the active one; on
+    any failure drop it, so the previous generation stays the one in use."""
     name = info.collection
     try:
         collection, _, sentence_collection = store.create_generation(name, info)
@@ -436,15 +443,23 @@ def _write_generation(
                 f"index generation {name} holds {collection.count()} passages, "
                 f"expected {len(generation.passages)}"
             )
+        written = store.records(name)
+        lexical.save_generation(
+            lexical_folder,
+            name,
+            (StoredPassage.from_record(r["document"], r["metadata"]) for r in written),
+        )
         store.activate(name)
     except OSError as exc:
         store.drop(name)
+        lexical.remove_generations(lexical_folder, [name])
         raise MemoqaError(
             f"writing the new index failed ({exc.strerror or exc}); the previous index "
             "is still the one in use"
         ) from exc
     except BaseException:
         store.drop(name)
+        lexical.remove_generations(lexical_folder, [name])
         raise
 
 

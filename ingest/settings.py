@@ -61,9 +61,19 @@ class IndexSettings(_Section):
         "beside the lock file.",
     )
 
+    lexical_path: Path | None = Field(
+        default=None,
+        description="Folder of the lexical (BM25) index saved with each generation, read "
+        "memory-mapped by the service; unset means `lexical` beside the lock file.",
+    )
+
     @property
     def extracted_folder(self) -> Path:
         return self.extracted_path or self.lock_path.parent / "extracted"
+
+    @property
+    def lexical_folder(self) -> Path:
+        return self.lexical_path or self.lock_path.parent / "lexical"
 
 
 class EmbeddingSettings(_Section):

@@ -17,19 +17,22 @@ import copy
 import math
 import re
 import threading
-from collections import Counter
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ingest.embed import Embedder
+from ingest.index.lexical import LexicalIndex, open_generation
 from ingest.index.reader import IndexReader, Snapshot
 from ingest.index.records import StoredPassage
 from service.query import Query, analyse
 from service.text import Tokenizer
 
 RRF_K = 60
+# The passages whose terms a lexicon keeps at most.
+TERMS_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class _Pool:
     """The candidates of one search, with the signals they were found by."""
 
     ids: list[str]
+    passages: dict[str, StoredPassage]
     dense: dict[str, float]  # passage id -> cosine similarity to the query
     bm25: np.ndarray  # BM25 score of every passage, in the lexical index's order
     fused: dict[str, float]  # passage id -> reciprocal-rank fusion score
@@ -84,15 +88,12 @@ def _rerank_score(
     return min(score, 1.0)
 
 
-def _diverse(hits: list[Hit], lexical: LexicalIndex, threshold: float) -> list[Hit]:
+def _diverse(hits: list[Hit], lexical: Lexicon, threshold: float) -> list[Hit]:
     """Hits in order, without those nearly identical to a better one."""
     kept: list[Hit] = []
     for hit in hits:
-        terms = lexical.shown[lexical.position[hit.passage.id]]
-        if any(
-            _jaccard(terms, lexical.shown[lexical.position[h.passage.id]]) >= threshold
-            for h in kept
-        ):
+        terms = lexical.shown(hit.passage)
+        if any(_jaccard(terms, lexical.shown(h.passage)) >= threshold for h in kept):
             continue
         kept.append(hit)
     return kept
@@ -118,27 +119,50 @@ class SearchResult:
         return self.query.terms
 
 
-class LexicalIndex:
-    """BM25 and term statistics over one snapshot's passages."""
+class Lexicon:
+    """A generation's lexical index (BM25, saved at ingest and read memory-mapped)
+    with what a query weighs besides: the rarity of terms and the terms of the
+    passages it ranks, tokenized when first needed (the recently used kept)."""
 
-    def __init__(self, passages: list[StoredPassage], tokenizer: Tokenizer) -> None:
-        import bm25s
+    def __init__(self, index: LexicalIndex, tokenizer: Tokenizer) -> None:
+        self.index = index
+        self.tokenizer = tokenizer
+        self._terms: OrderedDict[str, tuple[set[str], set[str]]] = OrderedDict()
+        self._lock = threading.Lock()
 
-        self.passages = passages
-        self.ids = [p.id for p in passages]
-        self.position = {pid: i for i, pid in enumerate(self.ids)}
-        tokens = [tokenizer(p.search_text()) for p in passages]
-        self.terms = [set(t) for t in tokens]
-        # What each passage shows (an endnote's search text also holds the claim it
-        # supports, which would make it look like a copy of the citing passage).
-        self.shown = [set(tokenizer(p.text)) for p in passages]
-        self.df = Counter(t for terms in self.terms for t in terms)
-        self.bm25 = bm25s.BM25()
-        self.bm25.index(tokens, show_progress=False)
+    @property
+    def ids(self) -> list[str]:
+        return self.index.ids
+
+    @property
+    def position(self) -> dict[str, int]:
+        return self.index.position
 
     def idf(self, term: str) -> float:
-        n, df = len(self.ids), self.df.get(term, 0)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return self.index.idf(term)
+
+    def terms(self, passage: StoredPassage) -> set[str]:
+        """The terms a passage is found by (its search text)."""
+        return self._tokens(passage)[0]
+
+    def shown(self, passage: StoredPassage) -> set[str]:
+        """The terms of what a passage shows (an endnote's search text also holds
+        the claim it supports, which would make it look like a copy of the citing
+        passage)."""
+        return self._tokens(passage)[1]
+
+    def _tokens(self, passage: StoredPassage) -> tuple[set[str], set[str]]:
+        with self._lock:
+            found = self._terms.get(passage.id)
+            if found is not None:
+                self._terms.move_to_end(passage.id)
+                return found
+        found = (set(self.tokenizer(passage.search_text())), set(self.tokenizer(passage.text)))
+        with self._lock:
+            self._terms[passage.id] = found
+            while len(self._terms) > TERMS_CACHE:
+                self._terms.popitem(last=False)
+        return found
 
     def coverage(self, query: Query | list[str], terms: set[str]) -> float:
         """Share of the question's concepts (weighted by rarity) that `terms` names."""
@@ -159,13 +183,10 @@ class LexicalIndex:
         return covered / total if total > 0 else 0.0
 
     def in_documents(self, documents: frozenset[str]) -> np.ndarray:
-        """1 for each passage of these papers, 0 for the others."""
-        return np.asarray([p.document_id in documents for p in self.passages], dtype=float)
+        return self.index.in_documents(documents)
 
     def scores(self, terms: list[str]) -> np.ndarray:
-        if not terms:
-            return np.zeros(len(self.ids))
-        return np.asarray(self.bm25.get_scores(terms))
+        return self.index.scores(terms)
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:
@@ -188,7 +209,7 @@ class Retriever:
         self.tokenizer = tokenizer
         self.options = options or RetrievalOptions()
         self.documents: frozenset[str] | None = None  # the papers searched; None: all
-        self._state_cache: tuple[str, LexicalIndex, dict[str, str]] | None = None
+        self._state_cache: tuple[str, Lexicon, dict[str, str]] | None = None
         self._lock = threading.Lock()
 
     def within(self, documents: Iterable[str] | None) -> Retriever:
@@ -199,11 +220,17 @@ class Retriever:
         scoped.documents = frozenset(documents)
         return scoped
 
-    def _state(self) -> tuple[Snapshot, LexicalIndex, dict[str, str]]:
+    def _state(self) -> tuple[Snapshot, Lexicon, dict[str, str]]:
         snapshot = self.index.snapshot()
         with self._lock:
             if self._state_cache is None or self._state_cache[0] != snapshot.info.collection:
-                lexical = LexicalIndex(snapshot.passages(), self.tokenizer)
+                index = open_generation(
+                    self.index.settings.lexical_folder,
+                    snapshot.info.collection,
+                    snapshot.passages,
+                    self.tokenizer,
+                )
+                lexical = Lexicon(index, self.tokenizer)
                 acronyms = {
                     a: x for d in snapshot.documents.values() for a, x in d.abbreviations.items()
                 }
@@ -213,7 +240,7 @@ class Retriever:
     def snapshot(self) -> Snapshot:
         return self._state()[0]
 
-    def lexical(self) -> LexicalIndex:
+    def lexical(self) -> Lexicon:
         return self._state()[1]
 
     def acronyms(self) -> dict[str, str]:
@@ -266,20 +293,20 @@ class Retriever:
         query = self.analyse(question)
         vector = np.asarray(self.embedder.embed_query(query.dense_text), dtype=np.float32)
         pool = self._candidates(snapshot, lexical, query, vector, max(opt.candidates, k), opt)
-        sentences = snapshot.sentences() if opt.rerank else None
+        sentences = snapshot.sentence_vectors(pool.ids) if opt.rerank else None
         hits = []
         for pid in pool.ids:
             i = lexical.position.get(pid)
-            if i is None:
+            passage = pool.passages.get(pid)
+            if i is None or passage is None:
                 continue
-            passage = lexical.passages[i]
             if self.documents is not None and passage.document_id not in self.documents:
                 continue
-            cover = lexical.coverage(query, lexical.terms[i])
+            cover = lexical.coverage(query, lexical.terms(passage))
             cosine = pool.dense.get(pid, 0.0)
             best_sentence = 0.0
-            if sentences is not None and pid in sentences.vectors:
-                best_sentence = float(np.max(sentences.vectors[pid] @ vector))
+            if sentences is not None and pid in sentences:
+                best_sentence = float(np.max(sentences[pid] @ vector))
             if opt.rerank:
                 score = _rerank_score(opt, query, passage, cosine, best_sentence, cover)
             elif opt.dense and opt.lexical:
@@ -303,7 +330,7 @@ class Retriever:
     def _candidates(
         self,
         snapshot: Snapshot,
-        lexical: LexicalIndex,
+        lexical: Lexicon,
         query: Query,
         vector: np.ndarray,
         n: int,
@@ -322,17 +349,23 @@ class Retriever:
             for rank, pid in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
         candidates = sorted(fused, key=fused.__getitem__, reverse=True)[:n]
+        passages = {p.id: p for p in snapshot.get(candidates)}
         if opt.rerank:
-            for pid in list(candidates):
-                i = lexical.position.get(pid)
-                if i is not None and lexical.passages[i].kind == "endnote":
-                    candidates += [c for c in lexical.passages[i].cited_by if c not in candidates]
+            citing = [
+                c
+                for pid in candidates
+                if pid in passages and passages[pid].kind == "endnote"
+                for c in passages[pid].cited_by
+            ]
+            extra = [c for c in dict.fromkeys(citing) if c not in candidates]
+            candidates += extra
+            passages.update({p.id: p for p in snapshot.get(extra)})
         missing = [pid for pid in candidates if pid not in dense]
         if missing:
             got = snapshot.collection.get(ids=missing, include=["embeddings"])
             for pid, emb in zip(got["ids"], got["embeddings"], strict=True):
                 dense[pid] = float(np.dot(np.asarray(emb, dtype=np.float32), vector))
-        return _Pool(candidates, dense, bm25, fused)
+        return _Pool(candidates, passages, dense, bm25, fused)
 
     def _fold_endnotes(self, hits: list[Hit], query: Query) -> list[Hit]:
         by_id = {h.passage.id: h for h in hits}

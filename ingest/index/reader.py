@@ -4,6 +4,8 @@ and sentence vectors), reopened when ingest switches generations."""
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +20,11 @@ from ingest.index.records import SCHEMA_VERSION, DocumentRecord, IndexInfo, Stor
 from ingest.index.store import IndexStore, connect, describe, forget_clients, iter_records
 from ingest.settings import IndexSettings
 
-
-@dataclass
-class SentenceVectors:
-    """Every passage's quotable units (sentences, list lines) and their embeddings."""
-
-    units: dict[str, list[str]]
-    vectors: dict[str, Any]  # passage id -> numpy matrix, one row per unit
+# The passages whose sentence vectors a snapshot keeps at most (about 10 kB
+# each): the ones recently searched, not the whole index.
+SENTENCE_CACHE = 2048
+# The passages a snapshot keeps at most (about 2 kB each).
+PASSAGE_CACHE = 4096
 
 
 @dataclass
@@ -35,38 +35,56 @@ class Snapshot:
     collection: Any
     documents: dict[str, DocumentRecord]
     sentence_collection: Any = None
-    _sentences: SentenceVectors | None = field(default=None, repr=False)
+    _vectors: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
+    _passages: OrderedDict[str, StoredPassage] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def sentences(self) -> SentenceVectors:
-        """Loaded once per snapshot (about 1 MB per 150 passages)."""
+    def sentence_vectors(self, passage_ids: Iterable[str]) -> dict[str, Any]:
+        """The vectors of these passages' quotable units (sentences, list lines),
+        a numpy matrix per passage with one row per unit in order. Only the
+        passages asked for are read from the index; the recently used are kept."""
         import numpy as np
 
+        wanted = list(dict.fromkeys(passage_ids))
         with self._lock:
-            if self._sentences is None:
-                grouped: dict[str, list[tuple[int, str, list[float]]]] = {}
-                if self.sentence_collection is not None:
-                    for r in iter_records(self.sentence_collection, include_embeddings=True):
-                        meta = r["metadata"]
-                        grouped.setdefault(str(meta["passage_id"]), []).append(
-                            (int(meta["position"]), r["document"], list(r["embedding"]))
-                        )
-                units, vectors = {}, {}
-                for pid, rows in grouped.items():
-                    rows.sort(key=lambda x: x[0])
-                    units[pid] = [text for _, text, _ in rows]
-                    vectors[pid] = np.asarray([v for _, _, v in rows], dtype=np.float32)
-                self._sentences = SentenceVectors(units, vectors)
-            return self._sentences
+            found = {pid: self._vectors[pid] for pid in wanted if pid in self._vectors}
+            for pid in found:
+                self._vectors.move_to_end(pid)
+        missing = [pid for pid in wanted if pid not in found]
+        if not missing or self.sentence_collection is None:
+            return found
+        got = self.sentence_collection.get(
+            where={"passage_id": {"$in": missing}}, include=["embeddings", "metadatas"]
+        )
+        grouped: dict[str, list[tuple[int, Any]]] = {}
+        for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+            grouped.setdefault(str(meta["passage_id"]), []).append((int(meta["position"]), vector))
+        with self._lock:
+            for pid, rows in grouped.items():
+                rows.sort(key=lambda row: row[0])
+                found[pid] = np.asarray([vector for _, vector in rows], dtype=np.float32)
+                self._vectors[pid] = found[pid]
+            while len(self._vectors) > SENTENCE_CACHE:
+                self._vectors.popitem(last=False)
+        return found
 
     def get(self, ids: list[str]) -> list[StoredPassage]:
+        """The passages with these ids, in that order (unknown ids left out); the
+        recently read are kept."""
         if not ids:
             return []
-        got = self.collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {
-            pid: StoredPassage.from_record(doc, meta)
-            for pid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
+        with self._lock:
+            by_id = {pid: self._passages[pid] for pid in ids if pid in self._passages}
+        missing = [pid for pid in dict.fromkeys(ids) if pid not in by_id]
+        if missing:
+            got = self.collection.get(ids=missing, include=["documents", "metadatas"])
+            records = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            read = {pid: StoredPassage.from_record(doc, meta) for pid, doc, meta in records}
+            by_id.update(read)
+            with self._lock:
+                self._passages.update(read)
+                while len(self._passages) > PASSAGE_CACHE:
+                    self._passages.popitem(last=False)
         return [by_id[i] for i in ids if i in by_id]
 
     def passages(self) -> list[StoredPassage]:

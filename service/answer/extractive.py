@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ingest.embed import Embedder
-from ingest.index.reader import SentenceVectors, Snapshot
+from ingest.index.reader import Snapshot
 from ingest.text import strip_superscripts
 from service.answer.checks import MONTH_RE, YEAR_RE, Similarity, unmet
 from service.answer.evidence import (
@@ -145,7 +145,8 @@ class ExtractiveGenerator(DecidesWhole):
         if not units:
             return []
         snapshot = self.retriever.snapshot()
-        cosine = self._cosines(units, evidence, search, snapshot.sentences())
+        stored = snapshot.sentence_vectors(e.passage.id for e in evidence[: self.evidence_passages])
+        cosine = self._cosines(units, evidence, search, stored)
         lexical = self.retriever.lexical()
         tokenize = self.retriever.tokenizer
         acronyms = self.retriever.acronyms()
@@ -192,14 +193,14 @@ class ExtractiveGenerator(DecidesWhole):
         units: list[Unit],
         evidence: list[Evidence],
         search: SearchResult,
-        stored: SentenceVectors,
+        stored: dict[str, np.ndarray],
     ) -> np.ndarray:
         """Each unit's similarity to the question: from the sentence vectors stored
         at ingest, or embedded now (a whole list, an index without them)."""
         cosine = np.zeros(len(units), dtype=np.float32)
         to_embed: list[int] = []
         for i, unit in enumerate(units):
-            matrix = stored.vectors.get(evidence[unit.evidence].passage.id)
+            matrix = stored.get(evidence[unit.evidence].passage.id)
             if unit.position >= 0 and matrix is not None and unit.position < len(matrix):
                 cosine[i] = float(matrix[unit.position] @ search.query_vector)
             else:

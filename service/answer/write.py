@@ -109,14 +109,14 @@ class LLMGenerator:
     ) -> list[dict[str, str]]:
         """The numbered passages, each trimmed to its sentences most relevant to
         the question (kept in their order), then the question."""
-        stored = self.retriever.snapshot().sentences()
+        stored = self.retriever.snapshot().sentence_vectors(e.passage.id for e in evidence)
         blocks = []
         for n, item in enumerate(evidence, start=1):
             p = item.passage
             units = quotable_units(p.kind, p.text)
             safe = [i for i, (u, _) in enumerate(units) if not looks_like_instructions(u)]
             text = p.text if len(safe) == len(units) else " ".join(units[i][0] for i in safe)
-            vectors = stored.vectors.get(p.id)
+            vectors = stored.get(p.id)
             if vectors is not None and len(safe) > self.sentences_per_passage and p.kind != "list":
                 scores = vectors @ search.query_vector
                 best = sorted(safe, key=lambda i: -scores[i])[: self.sentences_per_passage]
