@@ -8,9 +8,21 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from service.errors import ConversationNotFound
 from service.followup import Turn
+
+
+class Conversations(Protocol):
+    """Where conversations are kept: in the process (`ConversationStore`) or in a
+    file the workers share (`service.state.SharedConversations`)."""
+
+    def create(self) -> str: ...
+
+    def history(self, cid: str) -> list[Turn]: ...
+
+    def add(self, cid: str, *turns: Turn) -> None: ...
 
 
 @dataclass

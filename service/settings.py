@@ -129,6 +129,12 @@ class ApiSettings(_Section):
     max_question_chars: int = Field(
         default=2000, ge=10, le=MAX_QUESTION_CEILING, description="Longest question accepted."
     )
+    state_path: Path | None = Field(
+        default=None,
+        description="SQLite file where the workers on one machine share conversations and "
+        "per-key limits; unset means each process keeps its own (`memoqa serve --workers N` "
+        "uses `state.sqlite` beside the ingest lock file).",
+    )
 
 
 class Settings(IngestSettings):

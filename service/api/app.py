@@ -38,6 +38,7 @@ from service.errors import (
     RateLimited,
 )
 from service.settings import Settings, get_settings
+from service.state import SharedConversations, SharedLimits, SharedState
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("memoqa.service")
@@ -96,8 +97,9 @@ def create_app(
     )
     app.state.engine = None
     app.state.settings = settings
-    app.state.conversations = ConversationStore()
-    app.state.guard = _guard(settings)
+    shared = SharedState(settings.api.state_path) if settings.api.state_path else None
+    app.state.conversations = SharedConversations(shared) if shared else ConversationStore()
+    app.state.guard = _guard(settings, shared)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -115,13 +117,14 @@ def create_app(
     return app
 
 
-def _guard(settings: Settings) -> Guard:
+def _guard(settings: Settings, shared: SharedState | None) -> Guard:
     security = settings.security
     return Guard(
         load_keys(security.keys_file, security.keys),
         rate_per_minute=security.rate_per_minute,
         burst=security.burst,
         concurrent_answers=security.concurrent_answers,
+        shared=SharedLimits(shared) if shared else None,
     )
 
 

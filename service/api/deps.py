@@ -8,7 +8,7 @@ from fastapi import Depends, Header, Request
 
 from ingest.errors import IndexNotReadyError
 from service.api.security import ApiKey, Guard
-from service.conversations import ConversationStore
+from service.conversations import Conversations
 from service.engine import Engine
 
 
@@ -22,12 +22,12 @@ def get_engine(request: Request) -> Engine:
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 
-def get_conversations(request: Request) -> ConversationStore:
-    store: ConversationStore = request.app.state.conversations
+def get_conversations(request: Request) -> Conversations:
+    store: Conversations = request.app.state.conversations
     return store
 
 
-ConversationsDep = Annotated[ConversationStore, Depends(get_conversations)]
+ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 
 
 def get_guard(request: Request) -> Guard:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.errors import MemoqaError
 from service.errors import AuthError, ForbiddenError, RateLimited
+from service.state import SharedLimits
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "mq_"
@@ -104,6 +105,7 @@ class Guard:
     rate_per_minute: int = 120
     burst: int = 30
     concurrent_answers: int = 2
+    shared: SharedLimits | None = None  # limits the workers share; None: this process's
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _active: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,6 +132,9 @@ class Guard:
 
     def admit(self, caller: str) -> None:
         """Spend one request from the caller's bucket, or raise RateLimited."""
+        if self.shared is not None:
+            self.shared.spend(caller, self.rate_per_minute, self.burst)
+            return
         now = time.monotonic()
         rate = self.rate_per_minute / 60.0
         with self._lock:
@@ -146,6 +151,10 @@ class Guard:
     @contextmanager
     def answering(self, caller: str) -> Iterator[None]:
         """Hold one of the caller's concurrent-answer slots."""
+        if self.shared is not None:
+            with self.shared.answering(caller, self.concurrent_answers):
+                yield
+            return
         with self._lock:
             if self._active.get(caller, 0) >= self.concurrent_answers:
                 raise RateLimited(

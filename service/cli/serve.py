@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,6 +45,10 @@ def serve(
     if workers > 1:
         # Each worker builds the app from the same environment; point them at one
         # Chroma server (MEMOQA_INDEX__CHROMA_HOST) or they share an embedded folder.
+        # Conversations and limits go to one file they all use.
+        if settings.api.state_path is None:
+            state = settings.index.lock_path.parent / "state.sqlite"
+            os.environ["MEMOQA_API__STATE_PATH"] = str(state)
         uvicorn.run(
             "service.api.app:app_from_env",
             factory=True,

@@ -158,21 +158,24 @@ def _ends_sentence(block: str) -> bool:
     return tail.endswith((".", "?", "!", ":", '"', "”", ")", "*"))
 
 
-def make_corpus(folder: Path, factor: int) -> list[Variant]:
+def make_corpus(folder: Path, factor: int, *, write: bool = True) -> list[Variant]:
     memo = MEMO.read_text(encoding="utf-8")
     names = proper_nouns(memo)
     meta = json.loads(MANIFEST.read_text())["documents"][0]
-    folder.mkdir(parents=True)
     variants, documents = [], []
     for i in range(factor):
         variant = Variant(i, names)
         variants.append(variant)
+        if not write:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
         name = f"paper-{i:04d}.md"
         (folder / name).write_text(variant.apply(reorder(memo, i)), encoding="utf-8")
         documents.append(
             {**meta, "id": f"paper-{i:04d}", "file": name, "title": variant.apply(meta["title"])}
         )
-    (folder / "manifest.json").write_text(json.dumps({"documents": documents}, indent=1))
+    if write:
+        (folder / "manifest.json").write_text(json.dumps({"documents": documents}, indent=1))
     return variants
 
 
@@ -269,9 +272,12 @@ def quality(port: int, variants: list[Variant], copies: int) -> dict[str, float]
     }
 
 
-def measure(factor: int, work: Path, duration: float, copies: int) -> Row:
+def measure(factor: int, work: Path, duration: float, copies: int, reuse: bool = False) -> Row:
     row = Row(factor, papers=factor)
-    variants = make_corpus(work / "corpus", factor)
+    built = reuse and (work / "index").is_dir()
+    if not built:
+        shutil.rmtree(work, ignore_errors=True)
+    variants = make_corpus(work / "corpus", factor, write=not built)
     env = {
         **os.environ,
         "MEMOQA_CORPUS__MANIFEST": str(work / "corpus" / "manifest.json"),
@@ -281,7 +287,14 @@ def measure(factor: int, work: Path, duration: float, copies: int) -> Row:
         "MEMOQA_SECURITY__RATE_PER_MINUTE": "100000",
         "MEMOQA_SECURITY__BURST": "100000",
     }
-    ingest(env, row)
+    if built:
+        row.passages = int(json.loads((work / "ingest.json").read_text())["passages"])
+        row.ingest_s = float(json.loads((work / "ingest.json").read_text())["seconds"])
+    else:
+        ingest(env, row)
+        (work / "ingest.json").write_text(
+            json.dumps({"passages": row.passages, "seconds": row.ingest_s})
+        )
     row.index_mb = folder_mb(work / "index")
     port = free_port()
     questions = [
@@ -340,6 +353,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="seconds per load level")
     parser.add_argument("--copies", type=int, default=3, help="copies the questions target")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: serve an index built before"
+    )
     args = parser.parse_args()
     factors = args.factor or [1, 10]
     if any(f < 1 or f > 2000 for f in factors):
@@ -348,8 +364,7 @@ def main() -> None:
     for factor in factors:
         if args.keep:
             work = args.keep / f"x{factor}"
-            shutil.rmtree(work, ignore_errors=True)
-            rows.append(measure(factor, work, args.seconds, args.copies))
+            rows.append(measure(factor, work, args.seconds, args.copies, args.reuse))
         else:
             with tempfile.TemporaryDirectory(prefix=f"memoqa-scale-{factor}-") as tmp:
                 rows.append(measure(factor, Path(tmp), args.seconds, args.copies))
