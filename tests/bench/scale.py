@@ -208,6 +208,7 @@ class Row:
     peak_mb: float = 0.0
     search: dict[int, tuple[float, float, float, int]] = field(default_factory=dict)
     quality: dict[str, float] = field(default_factory=dict)
+    add_s: float = 0.0
 
 
 def ingest(env: dict[str, str], row: Row) -> None:
@@ -323,16 +324,33 @@ def measure(factor: int, work: Path, duration: float, copies: int, reuse: bool =
     finally:
         server.terminate()
         server.wait(timeout=60)
+    if not built:
+        row.add_s = add_one(work / "corpus", env, factor)
     return row
+
+
+def add_one(corpus: Path, env: dict[str, str], factor: int) -> float:
+    """Seconds to bring the index up to date after one more paper joins the corpus."""
+    memo = MEMO.read_text(encoding="utf-8")
+    variant = Variant(factor, proper_nouns(memo))
+    name = f"paper-{factor:04d}.md"
+    (corpus / name).write_text(variant.apply(reorder(memo, factor)), encoding="utf-8")
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    entry = {**manifest["documents"][0], "id": f"paper-{factor:04d}", "file": name}
+    manifest["documents"].append(entry)
+    (corpus / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    row = Row(factor)
+    ingest(env, row)
+    return row.ingest_s
 
 
 def print_rows(rows: list[Row]) -> None:
     print(
         "| factor | papers | passages | ingest s | passages/s | pages/s | index MB | start s "
         "| RSS MB | peak RSS MB | search p50/p95 ms (1 client) | p50/p95 ms (10) | req/s (10) "
-        "| req/s (50) | errors | hit@5 | MRR@10 | questions x copies |"
+        "| req/s (50) | errors | hit@5 | MRR@10 | questions x copies | add 1 paper s |"
     )
-    print("|" + "---|" * 18)
+    print("|" + "---|" * 19)
     for r in rows:
         one, ten, fifty = r.search[1], r.search[10], r.search[50]
         print(
@@ -342,7 +360,7 @@ def print_rows(rows: list[Row]) -> None:
             f"| {one[0]:.0f}/{one[1]:.0f} | {ten[0]:.0f}/{ten[1]:.0f} | {ten[2]:.1f} "
             f"| {fifty[2]:.1f} | {one[3] + ten[3] + fifty[3]} | {r.quality['hit@5']:.3f} "
             f"| {r.quality['mrr@10']:.3f} | {r.quality['questions']:.0f} x "
-            f"{r.quality['copies']:.0f} |",
+            f"{r.quality['copies']:.0f} | {r.add_s:.0f} |",
             flush=True,
         )
 
