@@ -88,10 +88,12 @@ def _rerank_score(
     return min(score, 1.0)
 
 
-def _diverse(hits: list[Hit], lexical: Lexicon, threshold: float) -> list[Hit]:
-    """Hits in order, without those nearly identical to a better one."""
+def _diverse(hits: list[Hit], lexical: Lexicon, threshold: float, k: int) -> list[Hit]:
+    """The first `k` hits in order, without those nearly identical to a better one."""
     kept: list[Hit] = []
     for hit in hits:
+        if len(kept) >= k:
+            break
         terms = lexical.shown(hit.passage)
         if any(_jaccard(terms, lexical.shown(h.passage)) >= threshold for h in kept):
             continue
@@ -322,7 +324,7 @@ class Retriever:
             hits = self._fold_endnotes(hits, query)
         hits.sort(key=lambda h: h.score, reverse=True)
         if opt.diversity < 1.0:
-            hits = _diverse(hits, lexical, opt.diversity)
+            hits = _diverse(hits, lexical, opt.diversity, k)
         if opt.companions and query.source:
             hits = self._with_companions(hits, k, snapshot)
         return SearchResult(hits[:k], vector, query)

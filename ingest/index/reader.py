@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,9 @@ class Snapshot:
     sentence_collection: Any = None
     _vectors: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     _passages: OrderedDict[str, StoredPassage] = field(default_factory=OrderedDict, repr=False)
+    _notes: OrderedDict[tuple[str, int], StoredPassage | None] = field(
+        default_factory=OrderedDict, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def sentence_vectors(self, passage_ids: Iterable[str]) -> dict[str, Any]:
@@ -103,21 +106,38 @@ class Snapshot:
         """Endnote passages of a document by number, in the order asked."""
         if not numbers:
             return []
+        self.load_endnotes({document_id: numbers})
+        with self._lock:
+            found = [self._notes.get((document_id, n)) for n in numbers]
+        return [note for note in found if note is not None]
+
+    def load_endnotes(self, wanted: Mapping[str, Iterable[int]]) -> None:
+        """Read the endnotes of several papers in one query (the ones not kept
+        from an earlier read); a number a paper has no note for is remembered
+        as such."""
+        with self._lock:
+            missing = {(d, n) for d, ns in wanted.items() for n in ns if (d, n) not in self._notes}
+        if not missing:
+            return
         got = self.collection.get(
             where={
                 "$and": [
-                    {"document_id": document_id},
+                    {"document_id": {"$in": sorted({d for d, _ in missing})}},
                     {"kind": "endnote"},
-                    {"endnote_number": {"$in": list(numbers)}},
+                    {"endnote_number": {"$in": sorted({n for _, n in missing})}},
                 ]
             },
             include=["documents", "metadatas"],
         )
-        notes = {
-            int(meta["endnote_number"]): StoredPassage.from_record(doc, meta)
-            for doc, meta in zip(got["documents"], got["metadatas"], strict=True)
-        }
-        return [notes[n] for n in numbers if n in notes]
+        found = {}
+        for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
+            note = StoredPassage.from_record(doc, meta)
+            found[(note.document_id, int(meta["endnote_number"]))] = note
+        with self._lock:
+            for key in missing:
+                self._notes[key] = found.get(key)
+            while len(self._notes) > PASSAGE_CACHE:
+                self._notes.popitem(last=False)
 
 
 class IndexReader:

@@ -55,6 +55,10 @@ def search_response(
 ) -> schemas.SearchResponse:
     result = engine.search(q, k, documents)
     snapshot = engine.retriever.snapshot()
+    wanted: dict[str, list[int]] = {}
+    for hit in result.hits:
+        wanted.setdefault(hit.passage.document_id, []).extend(hit.passage.endnotes)
+    snapshot.load_endnotes(wanted)  # one read for every hit's notes
     passages = []
     for hit in result.hits:
         p = hit.passage

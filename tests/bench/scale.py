@@ -76,14 +76,16 @@ class Variant:
         self._pattern = re.compile(r"\b(" + "|".join(map(re.escape, self.names)) + r")\b")
 
     def _made_up(self, name: str, used: set[str]) -> str:
-        seed = int(hashlib.sha256(f"{self.index}:{name}".encode()).hexdigest(), 16)
+        """A made-up name no other name of any copy has: three syllables of its
+        own (unique within the copy) and three that spell the copy's number."""
+        copy = "".join(
+            _SYLLABLES[(self.index // len(_SYLLABLES) ** k) % len(_SYLLABLES)] for k in range(3)
+        )
+        seed = int(hashlib.sha256(name.encode()).hexdigest(), 16)
         while True:
-            parts = []
-            for _ in range(2 + seed % 2):
-                parts.append(_SYLLABLES[seed % len(_SYLLABLES)])
-                seed //= len(_SYLLABLES)
-            word = "".join(parts).capitalize()
-            if word not in used and word.lower() != name.lower():
+            own = "".join(_SYLLABLES[(seed // 12**k) % 12] for k in range(3))
+            word = (own + copy).capitalize()
+            if word not in used:
                 used.add(word)
                 return word
             seed += 7919
@@ -93,10 +95,11 @@ class Variant:
         value = int(raw.replace(",", ""))
         if not self.index:
             return raw
+        # Shifts that differ for every copy, so no two copies share a date.
         if 1900 <= value <= 2099:
-            value += 1 + self.index % 37
+            value += self.index
         elif value >= 10:
-            value += 3 * (1 + self.index % 29)
+            value += 3 * self.index
         else:
             return raw
         return f"{value:,}" if "," in raw else str(value)

@@ -85,3 +85,34 @@ def test_sentence_vectors_are_read_for_the_passages_asked_only(settings):
     assert list(got) == [first.id] and got[first.id].shape[1] == embedder.dim
     both = snapshot.sentence_vectors([second.id, first.id])
     assert set(both) == {first.id, second.id} and both[first.id] is got[first.id]
+
+
+def test_endnotes_of_several_hits_are_read_in_one_query_and_kept(settings):
+    embedder = fake_embedder()
+    run_ingest(settings, embedder=embedder)
+    snapshot = IndexReader(settings.index, embedder.ref, embedder.dim).snapshot()
+    citing = [p for p in snapshot.passages() if p.endnotes][:3]
+    assert len(citing) == 3
+    reads = []
+    real_get = snapshot.collection.get
+
+    class Counting:
+        def __getattr__(self, name):
+            return getattr(snapshot.collection_, name)
+
+        def get(self, **kwargs):
+            reads.append(kwargs)
+            return real_get(**kwargs)
+
+    snapshot.collection_ = snapshot.collection
+    snapshot.collection = Counting()
+    wanted: dict[str, list[int]] = {}
+    for p in citing:
+        wanted.setdefault(p.document_id, []).extend(p.endnotes)
+    snapshot.load_endnotes(wanted)
+    assert len(reads) == 1
+    for p in citing:
+        notes = snapshot.endnotes(p.document_id, p.endnotes)
+        assert [n.endnote_number for n in notes] == list(p.endnotes)
+    assert snapshot.endnotes(citing[0].document_id, (9999,)) == []
+    assert len(reads) == 2  # only the unknown number was asked for
