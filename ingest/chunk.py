@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 
 from ingest.parse import Endnote, ParsedDocument, Stretch, Unit
@@ -164,6 +165,15 @@ def passage_id(document_id: str, kind: str, section: tuple[str, ...], text: str)
     same id on every ingest."""
     key = "\x1f".join((document_id, kind, SECTION_SEPARATOR.join(section), text))
     return f"{document_id}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+_PASSAGE_ID = re.compile(r"^(?P<document>.+)-[0-9a-f]{12}(?:-\d+)?$")
+
+
+def document_of(passage: str) -> str | None:
+    """The document a passage id belongs to (None for an id not made by `passage_id`)."""
+    found = _PASSAGE_ID.match(passage)
+    return found.group("document") if found else None
 
 
 class _Ids:

@@ -4,7 +4,9 @@ Safe by construction: every file is read and parsed before anything is
 written, so bad input leaves the index as it was; the new generation becomes
 visible in one registry write, after it is complete; an unchanged corpus is
 detected from fingerprints and costs no model load and no write; passages
-whose embedding text did not change reuse their stored embeddings.
+whose embedding text did not change reuse their stored embeddings. A document
+that did not change stays in the segment that holds it: the new generation
+writes only the new and changed documents, into one new segment.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 # enough to stay under its batch limit.
 _PASSAGE_PAGE = 256
 _UNIT_PAGE = 1000
+# Segments a generation reads at most: a search queries each one. When one more
+# would pass this, the smallest are merged into the new one, down to half.
+MAX_SEGMENTS = 8
 
 
 def embed_text(p: Passage, document_title: str) -> str:
@@ -108,6 +113,7 @@ class SentenceUnit:
     so answers can be scored sentence by sentence."""
 
     passage_id: str
+    document_id: str
     position: int
     text: str  # as displayed
     embed_text: str
@@ -133,10 +139,11 @@ class _Vectors:
     def of_unit(self, unit: SentenceUnit) -> list[float]:
         return self.units.get(unit.id) or self.reusable[unit.embed_hash]
 
-    def dim(self) -> int:
-        """The vectors' length: of the first new one, else of the first reused one."""
+    def dim(self, default: int) -> int:
+        """The vectors' length: of the first new one, else of the first reused
+        one, else (no vector written) `default`."""
         vectors = self.passages or self.units or self.reusable
-        return len(next(iter(vectors.values())))
+        return len(next(iter(vectors.values()))) if vectors else default
 
 
 @dataclass(frozen=True)
@@ -160,18 +167,42 @@ class _Fingerprints:
 
 
 @dataclass
+class _Plan:
+    """Where each document of the new generation lives: the unchanged ones stay
+    in their segments, the rest are written into a new one."""
+
+    segments: list[str]  # existing segments the new generation reads
+    kept: dict[str, str]  # document id -> the existing segment that holds it
+    fresh: list[PreparedDocument]  # documents written into the new segment
+    reread: dict[str, list[str]]  # segment -> documents whose vectors it can give back
+    fingerprints: dict[str, str]  # document id -> its fingerprint
+    new_segment: str | None = None
+
+    def segment_of(self, document_id: str) -> str:
+        return self.kept.get(document_id) or self.new_segment or ""
+
+    def all_segments(self) -> tuple[str, ...]:
+        return (*self.segments, *([self.new_segment] if self.new_segment else []))
+
+
+@dataclass
 class _NewGeneration:
     """Everything a new index generation is written from."""
 
     documents: list[PreparedDocument]
     previous: dict[str, DocumentRecord]  # the active generation's documents, by id
-    passages: list[PassageToWrite]
-    units: list[SentenceUnit]
+    passages: list[PassageToWrite]  # the new segment's
+    units: list[SentenceUnit]  # the new segment's
     vectors: _Vectors
+    plan: _Plan
 
     @property
     def embedded(self) -> int:
         return len(self.vectors.passages)
+
+    @property
+    def passage_count(self) -> int:
+        return sum(len(d.passages) for d in self.documents)
 
 
 def chunker_label(settings: IngestSettings) -> str:
@@ -248,15 +279,18 @@ def run_ingest(
         cache.prune()
         if active is not None and not force and fingerprints.match(active):
             return _unchanged_report(active, prepared, warnings, started)
-        reusable = _reusable_vectors(store, active, model)
-        items = _passages_to_write(prepared, model)
+        rebuild = force or not _extends(active, fingerprints)
+        plan = _plan(store, active, prepared, previous, fingerprints, rebuild)
+        reusable = _reusable_vectors(store, active, model, plan.reread)
+        items = _passages_to_write(plan.fresh, model)
         units = _sentence_units(items, model)
         vectors = _embed_missing(
             settings, embedder, _pending(items, units, reusable), reusable, notify
         )
-        generation = _NewGeneration(prepared, previous, items, units, vectors)
+        generation = _NewGeneration(prepared, previous, items, units, vectors, plan)
         name = store.new_generation_name()
-        info = _generation_info(name, settings, model, fingerprints, generation)
+        dim = generation.vectors.dim(active.embed_dim if active is not None else 0)
+        info = _generation_info(name, settings, model, fingerprints, generation, dim)
         _write_generation(store, info, generation, notify, settings.index.lexical_folder)
         removed = store.prune(settings.index.keep_generations)
         lexical.remove_generations(settings.index.lexical_folder, removed)
@@ -265,9 +299,9 @@ def run_ingest(
         changed=True,
         collection=name,
         documents=_document_reports(prepared, previous),
-        passages=len(items),
+        passages=generation.passage_count,
         embedded=generation.embedded,
-        reused=len(items) - generation.embedded,
+        reused=generation.passage_count - generation.embedded,
         seconds=time.perf_counter() - started,
         warnings=warnings,
         removed_generations=removed,
@@ -310,10 +344,73 @@ def _unchanged_report(
     )
 
 
+def _extends(active: IndexInfo | None, fingerprints: _Fingerprints) -> bool:
+    """Whether the new generation can keep the active one's segments: same
+    layout, model and chunking."""
+    return (
+        active is not None
+        and active.schema == SCHEMA_VERSION
+        and active.config_fingerprint == fingerprints.config
+    )
+
+
+def _plan(
+    store: IndexStore,
+    active: IndexInfo | None,
+    prepared: list[PreparedDocument],
+    previous: dict[str, DocumentRecord],
+    fingerprints: _Fingerprints,
+    rebuild: bool,
+) -> _Plan:
+    """Which documents stay in their segments and which are written anew: all of
+    them on a rebuild; otherwise the new and changed ones, and those of segments
+    merged because they are mostly out of date or too many."""
+    prints = {p.source.meta.id: _document_fingerprint(p, fingerprints) for p in prepared}
+    segments = list(active.segments) if active is not None and not rebuild else []
+    kept = {
+        doc_id: previous[doc_id].segment
+        for doc_id, fp in prints.items()
+        if doc_id in previous
+        and previous[doc_id].fingerprint == fp
+        and previous[doc_id].segment in segments
+    }
+    live: dict[str, int] = {}
+    for doc_id, segment in kept.items():
+        live[segment] = live.get(segment, 0) + previous[doc_id].passage_count
+    segments = [s for s in segments if live.get(s)]
+    merged = {s for s in segments if live[s] * 2 < store.segment_passages(s)}
+    rest = sorted((s for s in segments if s not in merged), key=live.__getitem__)
+    if len(rest) + 1 > MAX_SEGMENTS:
+        merged |= set(rest[: len(rest) + 1 - MAX_SEGMENTS // 2])
+    kept = {d: s for d, s in kept.items() if s not in merged}
+    fresh = [p for p in prepared if p.source.meta.id not in kept]
+    reread: dict[str, list[str]] = {}
+    readable = (
+        set(active.segments) if active is not None and active.schema == SCHEMA_VERSION else set()
+    )
+    for p in fresh:
+        before = previous.get(p.source.meta.id)
+        if before is not None and before.segment in readable:
+            reread.setdefault(before.segment, []).append(before.id)
+    plan = _Plan([s for s in segments if s not in merged], kept, fresh, reread, prints)
+    if fresh:
+        plan.new_segment = store.new_segment_name()
+    return plan
+
+
+def _document_fingerprint(document: PreparedDocument, fingerprints: _Fingerprints) -> str:
+    """What a document's records were written from: its file, its metadata and
+    the index configuration."""
+    return _fingerprint(
+        [document.source.meta.model_dump(), document.source.sha256, fingerprints.config]
+    )
+
+
 def _reusable_vectors(
-    store: IndexStore, active: IndexInfo | None, model: ModelRef
+    store: IndexStore, active: IndexInfo | None, model: ModelRef, reread: dict[str, list[str]]
 ) -> dict[str, list[float]]:
-    """The active generation's vectors by embedding hash, when the same model made them."""
+    """Vectors by embedding hash, from the segments that held the documents
+    written anew, when the same model made them."""
     reusable: dict[str, list[float]] = {}
     if (
         active is None
@@ -321,14 +418,12 @@ def _reusable_vectors(
         or active.embed_fingerprint != model.fingerprint
     ):
         return reusable
-    for record in store.records(active.collection, include_embeddings=True):
-        reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
-    try:
-        sentences = iter_records(store.sentences(active.collection), include_embeddings=True)
-        for record in sentences:
-            reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
-    except Exception:  # a generation without sentences: embed them anew
-        pass
+    for segment, documents in reread.items():
+        where = {"document_id": {"$in": documents}}
+        passages, sentences = store.segment(segment)
+        for collection in (passages, sentences):
+            for record in iter_records(collection, include_embeddings=True, where=where):
+                reusable[record["metadata"].get("embed_hash", "")] = list(record["embedding"])
     return reusable
 
 
@@ -355,7 +450,16 @@ def _sentence_units(items: list[PassageToWrite], model: ModelRef) -> list[Senten
         passage = item.passage
         for position, (unit, _notes) in enumerate(quotable_units(passage.kind, passage.text)):
             plain = plain_text(unit).removeprefix("- ")
-            units.append(SentenceUnit(passage.id, position, unit, plain, _embed_hash(model, plain)))
+            units.append(
+                SentenceUnit(
+                    passage.id,
+                    passage.document_id,
+                    position,
+                    unit,
+                    plain,
+                    _embed_hash(model, plain),
+                )
+            )
     return units
 
 
@@ -406,6 +510,7 @@ def _generation_info(
     model: ModelRef,
     fingerprints: _Fingerprints,
     generation: _NewGeneration,
+    dim: int,
 ) -> IndexInfo:
     """The new generation's description, stored as its collection's metadata."""
     return IndexInfo(
@@ -413,13 +518,14 @@ def _generation_info(
         schema=SCHEMA_VERSION,
         embed_model=model.name,
         embed_fingerprint=model.fingerprint,
-        embed_dim=generation.vectors.dim(),
+        embed_dim=dim,
         chunker=chunker_label(settings),
         config_fingerprint=fingerprints.config,
         corpus_fingerprint=fingerprints.corpus,
-        passage_count=len(generation.passages),
+        passage_count=generation.passage_count,
         document_count=len(generation.documents),
         created_at=utc_now(),
+        segments=generation.plan.all_segments(),
     )
 
 
@@ -430,37 +536,53 @@ def _write_generation(
     notify: ProgressFn,
     lexical_folder: Path,
 ) -> None:
-    """Write the generation and its lexical index, then make it the active one; on
-    any failure drop it, so the previous generation stays the one in use."""
+    """Write the new segment, the generation and its lexical index, then make it
+    the active one; on any failure drop what was written, so the previous
+    generation stays the one in use."""
     name = info.collection
+    segment = generation.plan.new_segment
     try:
-        collection, _, sentence_collection = store.create_generation(name, info)
-        _write_passages(collection, generation.passages, generation.vectors, notify)
-        _write_units(sentence_collection, generation.units, generation.vectors)
+        if segment is not None:
+            _write_segment(store, segment, generation, notify)
+        store.create_generation_record(name, info)
         store.write_documents(name, _document_records(generation))
-        if collection.count() != len(generation.passages):
-            raise MemoqaError(
-                f"index generation {name} holds {collection.count()} passages, "
-                f"expected {len(generation.passages)}"
-            )
-        written = store.records(name)
-        lexical.save_generation(
-            lexical_folder,
-            name,
-            (StoredPassage.from_record(r["document"], r["metadata"]) for r in written),
-        )
+        lexical.save_generation(lexical_folder, name, _stored_passages(generation.documents))
         store.activate(name)
-    except OSError as exc:
-        store.drop(name)
+    except BaseException as exc:
+        for written in (name, segment):
+            if written is not None:
+                store.drop(written)
         lexical.remove_generations(lexical_folder, [name])
-        raise MemoqaError(
-            f"writing the new index failed ({exc.strerror or exc}); the previous index "
-            "is still the one in use"
-        ) from exc
-    except BaseException:
-        store.drop(name)
-        lexical.remove_generations(lexical_folder, [name])
+        if isinstance(exc, OSError):
+            raise MemoqaError(
+                f"writing the new index failed ({exc.strerror or exc}); the previous index "
+                "is still the one in use"
+            ) from exc
         raise
+
+
+def _write_segment(
+    store: IndexStore, name: str, generation: _NewGeneration, notify: ProgressFn
+) -> None:
+    """The new segment: the passages and sentences of the documents written anew."""
+    documents = [d.source.meta.id for d in generation.plan.fresh]
+    collection, sentences = store.create_segment(name, documents, len(generation.passages))
+    _write_passages(collection, generation.passages, generation.vectors, notify)
+    _write_units(sentences, generation.units, generation.vectors)
+    if collection.count() != len(generation.passages):
+        raise MemoqaError(
+            f"index segment {name} holds {collection.count()} passages, "
+            f"expected {len(generation.passages)}"
+        )
+
+
+def _stored_passages(documents: list[PreparedDocument]) -> Iterator[StoredPassage]:
+    """Every passage of the generation as the index returns it, for its lexical
+    index: made from the parsed documents, not read back."""
+    for document in documents:
+        title = document.source.meta.title
+        for passage in document.passages:
+            yield StoredPassage.from_record(passage.text, passage_metadata(passage, title, ""))
 
 
 def _document_records(generation: _NewGeneration) -> list[DocumentRecord]:
@@ -487,6 +609,8 @@ def _document_records(generation: _NewGeneration) -> list[DocumentRecord]:
                 ingested_at=before.ingested_at if unchanged and before else now,
                 abbreviations=document.parsed.abbreviations,
                 warnings=document.parsed.warnings,
+                segment=generation.plan.segment_of(meta.id),
+                fingerprint=generation.plan.fingerprints[meta.id],
             )
         )
     return records
@@ -572,6 +696,7 @@ def _write_units(collection: Any, units: list[SentenceUnit], vectors: _Vectors) 
             metadatas=[
                 {
                     "passage_id": unit.passage_id,
+                    "document_id": unit.document_id,
                     "position": unit.position,
                     "embed_hash": unit.embed_hash,
                 }

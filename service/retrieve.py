@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -265,30 +264,7 @@ class Retriever:
             return self._search(question, k, options or self.options)
 
     def _dense(self, snapshot: Snapshot, vector: np.ndarray, n: int) -> dict[str, float]:
-        from llama_index.core.vector_stores.types import (
-            FilterOperator,
-            MetadataFilter,
-            MetadataFilters,
-            VectorStoreQuery,
-        )
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
-        store = ChromaVectorStore(chroma_collection=snapshot.collection)
-        filters = None
-        if self.documents is not None:
-            scope = MetadataFilter(
-                key="document_id", value=sorted(self.documents), operator=FilterOperator.IN
-            )
-            filters = MetadataFilters(filters=[scope])
-        query = VectorStoreQuery(
-            query_embedding=vector.tolist(), similarity_top_k=n, filters=filters
-        )
-        result = store.query(query)
-        # ChromaVectorStore reports exp(-distance); with cosine distance that is exp(cos - 1).
-        return {
-            node.node_id: 1.0 + math.log(max(sim, 1e-12))
-            for node, sim in zip(result.nodes or [], result.similarities or [], strict=True)
-        }
+        return snapshot.query(vector.tolist(), n, self.documents)
 
     def _search(self, question: str, k: int, opt: RetrievalOptions) -> SearchResult:
         snapshot, lexical, _ = self._state()
@@ -364,8 +340,7 @@ class Retriever:
             passages.update({p.id: p for p in snapshot.get(extra)})
         missing = [pid for pid in candidates if pid not in dense]
         if missing:
-            got = snapshot.collection.get(ids=missing, include=["embeddings"])
-            for pid, emb in zip(got["ids"], got["embeddings"], strict=True):
+            for pid, emb in snapshot.embeddings(missing).items():
                 dense[pid] = float(np.dot(np.asarray(emb, dtype=np.float32), vector))
         return _Pool(candidates, passages, dense, bm25, fused)
 

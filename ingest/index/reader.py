@@ -1,14 +1,16 @@
-"""Reading the index: a snapshot of the active generation (its passages, documents
-and sentence vectors), reopened when ingest switches generations."""
+"""Reading the index: a snapshot of the active generation (its segments' passages
+and sentence vectors, its documents), reopened when ingest switches generations."""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingest.chunk import document_of
 from ingest.embed import ModelRef
 from ingest.errors import (
     IndexMismatchError,
@@ -27,20 +29,85 @@ SENTENCE_CACHE = 2048
 PASSAGE_CACHE = 4096
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A segment opened for reading, and the documents of it the generation has."""
+
+    name: str
+    passages: Any  # the Chroma collection
+    sentences: Any
+    documents: frozenset[str]
+    stale: frozenset[str]  # documents written into it that the generation no longer has
+
+    def where(self, scope: frozenset[str] | None = None) -> dict[str, Any] | None:
+        """The filter that keeps a query to the generation's documents (and to
+        `scope`, when given): None when nothing needs leaving out."""
+        if scope is not None:
+            return {"document_id": {"$in": sorted(scope & self.documents)}}
+        if self.stale:
+            return {"document_id": {"$nin": sorted(self.stale)}}
+        return None
+
+
 @dataclass
 class Snapshot:
     """The active generation, opened for reading."""
 
     info: IndexInfo
-    collection: Any
+    segments: list[Segment]
     documents: dict[str, DocumentRecord]
-    sentence_collection: Any = None
+    _by_document: dict[str, Segment] = field(default_factory=dict, repr=False)
     _vectors: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     _passages: OrderedDict[str, StoredPassage] = field(default_factory=OrderedDict, repr=False)
     _notes: OrderedDict[tuple[str, int], StoredPassage | None] = field(
         default_factory=OrderedDict, repr=False
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_document = {d: s for s in self.segments for d in s.documents}
+
+    def _grouped(self, passage_ids: Iterable[str]) -> list[tuple[Segment, list[str]]]:
+        """Passage ids by the segment that holds them (ids of no document of the
+        generation are left out)."""
+        groups: dict[str, tuple[Segment, list[str]]] = {}
+        for pid in passage_ids:
+            document = document_of(pid)
+            segment = self._by_document.get(document) if document else None
+            if segment is not None:
+                groups.setdefault(segment.name, (segment, []))[1].append(pid)
+        return list(groups.values())
+
+    def query(
+        self, vector: Sequence[float], n: int, documents: frozenset[str] | None = None
+    ) -> dict[str, float]:
+        """The n passages nearest to `vector` (of `documents`, when given), with
+        their cosine similarity, nearest first; each segment is queried through
+        llama-index's Chroma store, the one ingest wrote it with."""
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        found: dict[str, float] = {}
+        for segment in self.segments:
+            if documents is not None and not documents & segment.documents:
+                continue
+            query = VectorStoreQuery(query_embedding=list(vector), similarity_top_k=n)
+            where = segment.where(documents)
+            store = ChromaVectorStore(chroma_collection=segment.passages)
+            result = store.query(query, **({"where": where} if where else {}))
+            # The store reports exp(-distance); with cosine distance that is exp(cos - 1).
+            for node, sim in zip(result.nodes or [], result.similarities or [], strict=True):
+                found[node.node_id] = 1.0 + math.log(max(sim, 1e-12))
+        nearest = sorted(found, key=found.__getitem__, reverse=True)[:n]
+        return {pid: found[pid] for pid in nearest}
+
+    def embeddings(self, passage_ids: Iterable[str]) -> dict[str, Any]:
+        """The passages' own vectors."""
+        found: dict[str, Any] = {}
+        for segment, ids in self._grouped(dict.fromkeys(passage_ids)):
+            got = segment.passages.get(ids=ids, include=["embeddings"])
+            found.update(zip(got["ids"], got["embeddings"], strict=True))
+        return found
 
     def sentence_vectors(self, passage_ids: Iterable[str]) -> dict[str, Any]:
         """The vectors of these passages' quotable units (sentences, list lines),
@@ -53,15 +120,15 @@ class Snapshot:
             found = {pid: self._vectors[pid] for pid in wanted if pid in self._vectors}
             for pid in found:
                 self._vectors.move_to_end(pid)
-        missing = [pid for pid in wanted if pid not in found]
-        if not missing or self.sentence_collection is None:
-            return found
-        got = self.sentence_collection.get(
-            where={"passage_id": {"$in": missing}}, include=["embeddings", "metadatas"]
-        )
         grouped: dict[str, list[tuple[int, Any]]] = {}
-        for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
-            grouped.setdefault(str(meta["passage_id"]), []).append((int(meta["position"]), vector))
+        for segment, missing in self._grouped(pid for pid in wanted if pid not in found):
+            got = segment.sentences.get(
+                where={"passage_id": {"$in": missing}}, include=["embeddings", "metadatas"]
+            )
+            for meta, vector in zip(got["metadatas"], got["embeddings"], strict=True):
+                grouped.setdefault(str(meta["passage_id"]), []).append(
+                    (int(meta["position"]), vector)
+                )
         with self._lock:
             for pid, rows in grouped.items():
                 rows.sort(key=lambda row: row[0])
@@ -78,11 +145,15 @@ class Snapshot:
             return []
         with self._lock:
             by_id = {pid: self._passages[pid] for pid in ids if pid in self._passages}
-        missing = [pid for pid in dict.fromkeys(ids) if pid not in by_id]
-        if missing:
-            got = self.collection.get(ids=missing, include=["documents", "metadatas"])
-            records = zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-            read = {pid: StoredPassage.from_record(doc, meta) for pid, doc, meta in records}
+        read: dict[str, StoredPassage] = {}
+        for segment, missing in self._grouped(p for p in dict.fromkeys(ids) if p not in by_id):
+            got = segment.passages.get(ids=missing, include=["documents", "metadatas"])
+            records = zip(got["documents"], got["metadatas"], strict=True)
+            read.update(
+                (str(meta["passage_id"]), StoredPassage.from_record(doc, meta))
+                for doc, meta in records
+            )
+        if read:
             by_id.update(read)
             with self._lock:
                 self._passages.update(read)
@@ -91,9 +162,11 @@ class Snapshot:
         return [by_id[i] for i in ids if i in by_id]
 
     def passages(self) -> list[StoredPassage]:
+        """Every passage of the generation (read whole: for building, not searching)."""
         return [
             StoredPassage.from_record(r["document"], r["metadata"])
-            for r in iter_records(self.collection)
+            for segment in self.segments
+            for r in iter_records(segment.passages, where=segment.where())
         ]
 
     def passage(self, passage_id: str) -> StoredPassage:
@@ -112,27 +185,33 @@ class Snapshot:
         return [note for note in found if note is not None]
 
     def load_endnotes(self, wanted: Mapping[str, Iterable[int]]) -> None:
-        """Read the endnotes of several papers in one query (the ones not kept
-        from an earlier read); a number a paper has no note for is remembered
-        as such."""
+        """Read the endnotes of several papers in one query per segment (the ones
+        not kept from an earlier read); a number a paper has no note for is
+        remembered as such."""
         with self._lock:
             missing = {(d, n) for d, ns in wanted.items() for n in ns if (d, n) not in self._notes}
         if not missing:
             return
-        got = self.collection.get(
-            where={
-                "$and": [
-                    {"document_id": {"$in": sorted({d for d, _ in missing})}},
-                    {"kind": "endnote"},
-                    {"endnote_number": {"$in": sorted({n for _, n in missing})}},
-                ]
-            },
-            include=["documents", "metadatas"],
-        )
+        by_segment: dict[str, tuple[Segment, set[tuple[str, int]]]] = {}
+        for document, number in missing:
+            segment = self._by_document.get(document)
+            if segment is not None:
+                by_segment.setdefault(segment.name, (segment, set()))[1].add((document, number))
         found = {}
-        for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
-            note = StoredPassage.from_record(doc, meta)
-            found[(note.document_id, int(meta["endnote_number"]))] = note
+        for segment, keys in by_segment.values():
+            got = segment.passages.get(
+                where={
+                    "$and": [
+                        {"document_id": {"$in": sorted({d for d, _ in keys})}},
+                        {"kind": "endnote"},
+                        {"endnote_number": {"$in": sorted({n for _, n in keys})}},
+                    ]
+                },
+                include=["documents", "metadatas"],
+            )
+            for doc, meta in zip(got["documents"], got["metadatas"], strict=True):
+                note = StoredPassage.from_record(doc, meta)
+                found[(note.document_id, int(meta["endnote_number"]))] = note
         with self._lock:
             for key in missing:
                 self._notes[key] = found.get(key)
@@ -200,25 +279,32 @@ class IndexReader:
                 )
             if self._snapshot is not None and self._snapshot.info.collection == name:
                 return self._snapshot
-            try:
-                collection = store.collection(name)
-                info = IndexInfo.from_metadata(name, collection.metadata)
-            except IndexMismatchError:
-                raise
-            except Exception as exc:
-                raise IndexNotReadyError(
-                    f"the active index {name} cannot be opened: {exc}"
-                ) from exc
-            self.check_compatible(info)
-            if collection.count() == 0:
-                raise IndexNotReadyError(f"the active index {name} is empty: run `memoqa ingest`")
-            documents = {d.id: d for d in store.documents(name)}
-            try:
-                sentence_collection = store.sentences(name)
-            except Exception:  # an index written before sentences were stored
-                sentence_collection = None
-            self._snapshot = Snapshot(info, collection, documents, sentence_collection)
+            self._snapshot = self._open(store, name)
             return self._snapshot
+
+    def _open(self, store: IndexStore, name: str) -> Snapshot:
+        try:
+            info = store.info(name)
+        except IndexMismatchError:
+            raise
+        except Exception as exc:
+            raise IndexNotReadyError(f"the active index {name} cannot be opened: {exc}") from exc
+        self.check_compatible(info)
+        if info.passage_count == 0:
+            raise IndexNotReadyError(f"the active index {name} is empty: run `memoqa ingest`")
+        documents = {d.id: d for d in store.documents(name)}
+        segments = []
+        try:
+            for segment in info.segments:
+                held = frozenset(d.id for d in documents.values() if d.segment == segment)
+                written = frozenset(store.segment_documents(segment))
+                passages, sentences = store.segment(segment)
+                segments.append(Segment(segment, passages, sentences, held, written - held))
+        except Exception as exc:
+            raise IndexNotReadyError(
+                f"the active index {name} cannot be opened: segment {segment}: {exc}"
+            ) from exc
+        return Snapshot(info, segments, documents)
 
     def _reset(self) -> None:
         self._store = None

@@ -13,7 +13,8 @@ from ingest.errors import (
     IndexMismatchError,
 )
 
-SCHEMA_VERSION = 1
+# 2: passages and sentences live in segments that generations share.
+SCHEMA_VERSION = 2
 
 
 def utc_now() -> str:
@@ -35,19 +36,25 @@ class IndexInfo:
     passage_count: int
     document_count: int
     created_at: str
+    # The segments holding the generation's passages, oldest first.
+    segments: tuple[str, ...] = ()
 
     def to_metadata(self) -> dict[str, Any]:
-        data = {k: v for k, v in self.__dict__.items() if k != "collection"}
+        data: dict[str, Any] = {k: v for k, v in self.__dict__.items() if k != "collection"}
+        data["segments"] = json.dumps(list(self.segments))
         return {f"memoqa_{k}": v for k, v in data.items()}
 
     @classmethod
     def from_metadata(cls, collection: str, metadata: dict[str, Any] | None) -> IndexInfo:
         meta = metadata or {}
         try:
-            return cls(
-                collection=collection,
-                **{k: meta[f"memoqa_{k}"] for k in cls.__dataclass_fields__ if k != "collection"},
-            )
+            fields = {
+                k: meta[f"memoqa_{k}"]
+                for k in cls.__dataclass_fields__
+                if k not in ("collection", "segments")
+            }
+            segments = tuple(json.loads(meta.get("memoqa_segments", "[]")))
+            return cls(collection=collection, segments=segments, **fields)
         except KeyError as exc:
             raise IndexMismatchError(
                 f"collection {collection} was not written by this version of memoqa "
@@ -71,6 +78,8 @@ class DocumentRecord:
     ingested_at: str
     abbreviations: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    segment: str = ""  # the segment holding its passages
+    fingerprint: str = ""  # of its file, metadata and the index configuration
 
     def to_metadata(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -100,6 +109,8 @@ class DocumentRecord:
             ingested_at=str(meta.get("ingested_at", "")),
             abbreviations=json.loads(meta.get("abbreviations", "{}")),
             warnings=json.loads(meta.get("warnings", "[]")),
+            segment=str(meta.get("segment", "")),
+            fingerprint=str(meta.get("fingerprint", "")),
         )
 
 

@@ -2,18 +2,27 @@
 
 Layout (the same embedded or on a Chroma server):
 - `<prefix>-registry` holds one record, `active`, naming the generation in use.
-- each ingest writes a new generation: `<prefix>-g<time>-<rand>` with the
-  passages and their embeddings (its collection metadata records the
-  embedding model and chunking that built it), and `<that>-docs` with one
-  record per document.
+- a segment, `<prefix>-s<time>-<rand>`, holds the passages of some documents
+  with their embeddings, and `<that>-sentences` their sentences; it is written
+  once and never changed, and its metadata lists the documents it holds.
+- each ingest writes a new generation: `<prefix>-g<time>-<rand>`, whose
+  metadata records the embedding model and chunking that built it and the
+  segments it reads, and `<that>-docs` with one record per document, naming
+  the segment that holds it. A segment can hold documents that a later
+  generation no longer has (removed or changed since): readers skip them.
+Adding a paper writes one small segment and a new generation that shares the
+others, so its cost is the paper's; segments are merged when there are many
+or when most of one is out of date.
 A generation becomes visible only when the registry is switched to it, after
 it is complete, so readers never see a half-written index. The generations
 before it are kept (`keep_generations`) so that a reader mid-query never loses
-its collection; older ones and any left by an interrupted ingest are removed.
+its collections; older ones, segments no kept generation reads, and anything
+left by an interrupted ingest are removed.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -121,22 +130,48 @@ class IndexStore:
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
         return f"{self.prefix}-g{stamp}-{secrets.token_hex(2)}"
 
-    def create_generation(self, name: str, info: IndexInfo) -> tuple[Any, Any, Any]:
-        """The generation's collections: passages, documents, and the passages'
-        sentences (each embedded, for sentence-level scoring)."""
-        passages = self.client.create_collection(
-            name,
-            embedding_function=None,
-            metadata={**info.to_metadata(), "hnsw:space": "cosine"},
+    def create_generation_record(self, name: str, info: IndexInfo) -> None:
+        """The generation's description and its (empty) documents collection."""
+        self.client.create_collection(name, embedding_function=None, metadata=info.to_metadata())
+        self.client.create_collection(name + _DOCS_SUFFIX, embedding_function=None)
+
+    # --- segments --------------------------------------------------------------
+
+    def new_segment_name(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+        return f"{self.prefix}-s{stamp}-{secrets.token_hex(2)}"
+
+    def create_segment(self, name: str, documents: list[str], passages: int) -> tuple[Any, Any]:
+        """A segment's collections (passages, sentences); its metadata lists the
+        documents written into it and how many passages they have."""
+        meta = {"memoqa_documents": json.dumps(documents), "memoqa_passages": passages}
+        collection = self.client.create_collection(
+            name, embedding_function=None, metadata={**meta, "hnsw:space": "cosine"}
         )
-        docs = self.client.create_collection(name + _DOCS_SUFFIX, embedding_function=None)
         sentences = self.client.create_collection(
             name + _SENTENCES_SUFFIX, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
-        return passages, docs, sentences
+        return collection, sentences
+
+    def segment(self, name: str) -> tuple[Any, Any]:
+        """A segment's passages and sentences collections."""
+        return self.collection(name), self.sentences(name)
+
+    def segment_documents(self, name: str) -> list[str]:
+        """The documents written into a segment (some may be out of date)."""
+        return list(json.loads((self.collection(name).metadata or {})["memoqa_documents"]))
+
+    def segment_passages(self, name: str) -> int:
+        """How many passages a segment holds, out of date ones included."""
+        return int((self.collection(name).metadata or {})["memoqa_passages"])
 
     def sentences(self, name: str) -> Any:
         return self.client.get_collection(name + _SENTENCES_SUFFIX, embedding_function=None)
+
+    def segments(self) -> list[str]:
+        """Segment collections (oldest first), including unfinished ones."""
+        base = f"{self.prefix}-s"
+        return sorted(n for n in self._names() if n.startswith(base) and not n.endswith(_SUFFIXES))
 
     def write_documents(self, name: str, records: list[DocumentRecord]) -> None:
         docs = self.client.get_collection(name + _DOCS_SUFFIX, embedding_function=None)
@@ -164,11 +199,13 @@ class IndexStore:
             metadatas=[{"collection": name, "activated_at": utc_now()}],
         )
 
+    def _names(self) -> list[str]:
+        return [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+
     def generations(self) -> list[str]:
         """Generation collections (oldest first), including unfinished ones."""
-        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
         base = f"{self.prefix}-g"
-        return sorted(n for n in names if n.startswith(base) and not n.endswith(_SUFFIXES))
+        return sorted(n for n in self._names() if n.startswith(base) and not n.endswith(_SUFFIXES))
 
     def drop(self, name: str) -> None:
         for collection in (name, *(name + suffix for suffix in _SUFFIXES)):
@@ -189,18 +226,38 @@ class IndexStore:
         dropped = [n for n in names if n not in kept]
         for name in dropped:
             self.drop(name)
+        read = {s for name in kept for s in self._segments_of(name)}
+        for segment in self.segments():
+            if segment not in read:
+                self.drop(segment)
         return dropped
 
+    def _segments_of(self, generation: str) -> tuple[str, ...]:
+        try:
+            return self.info(generation).segments
+        except Exception:  # not this version's generation: it reads no segment
+            return ()
+
     def records(self, name: str, *, include_embeddings: bool = False) -> Iterator[dict[str, Any]]:
-        return iter_records(self.collection(name), include_embeddings=include_embeddings)
+        """A generation's passage records, segment by segment, without the ones
+        of documents it no longer has."""
+        current = {d.id: d.segment for d in self.documents(name)}
+        for segment in self.info(name).segments:
+            for record in iter_records(
+                self.collection(segment), include_embeddings=include_embeddings
+            ):
+                if current.get(str(record["metadata"].get("document_id"))) == segment:
+                    yield record
 
 
-def iter_records(collection: Any, *, include_embeddings: bool = False) -> Iterator[dict[str, Any]]:
-    """All records of a collection, fetched in pages."""
+def iter_records(
+    collection: Any, *, include_embeddings: bool = False, where: dict[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The records of a collection (those matching `where`, if given), fetched in pages."""
     include = ["documents", "metadatas"] + (["embeddings"] if include_embeddings else [])
     offset, page = 0, 500
     while True:
-        got = collection.get(include=include, limit=page, offset=offset)
+        got = collection.get(include=include, limit=page, offset=offset, where=where)
         for i, pid in enumerate(got["ids"]):
             yield {
                 "id": pid,

@@ -55,7 +55,7 @@ def test_a_corrupt_index_is_reported_and_repaired(settings):
     report = run_ingest(settings, embedder=embedder)
     assert report.changed and any("moved it to" in w for w in report.warnings)
     snapshot = IndexReader(settings.index, embedder.ref, embedder.dim).snapshot()
-    assert snapshot.collection.count() == snapshot.info.passage_count
+    assert len(snapshot.passages()) == snapshot.info.passage_count
     assert list(settings.index.path.parent.glob("index.broken-*"))  # kept, not deleted
 
 
@@ -72,6 +72,7 @@ def test_a_full_disk_during_ingest_leaves_the_index_in_use(settings, monkeypatch
         run_ingest(settings, embedder=embedder, force=True)
     store = IndexStore(connect(settings.index), settings.index.collection_prefix)
     assert store.active_name() == first.collection and store.generations() == [first.collection]
+    assert store.segments() == list(store.info(first.collection).segments)  # the new one dropped
 
 
 INGEST_FOREVER = """
@@ -101,12 +102,14 @@ def test_ingest_killed_at_random_points_never_leaves_a_partial_index(settings):
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         snapshot = IndexReader(settings.index, embedder.ref, embedder.dim).snapshot()
-        assert snapshot.collection.count() == snapshot.info.passage_count
+        assert len(snapshot.passages()) == snapshot.info.passage_count
         assert set(snapshot.documents) == {"weitz-2025-sco"}
     # The next ingest clears what the killed ones left half-written.
     run_ingest(settings, embedder=embedder, force=True)
     store = IndexStore(connect(settings.index), settings.index.collection_prefix)
     assert len(store.generations()) <= settings.index.keep_generations
+    read = {s for g in store.generations() for s in store.info(g).segments}
+    assert set(store.segments()) == read
 
 
 def start_chroma(path, port):

@@ -3,12 +3,14 @@ memory-mapped, rebuilt when missing or stale, removed with its generation."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from fakes import fake_embedder
 
 from ingest.index import lexical
 from ingest.index.lexical import LexicalIndex
-from ingest.index.reader import IndexReader
+from ingest.index.reader import IndexReader, Snapshot
 from ingest.index.store import IndexStore, connect
 from ingest.pipeline import run_ingest
 from ingest.terms import Tokenizer
@@ -94,18 +96,18 @@ def test_endnotes_of_several_hits_are_read_in_one_query_and_kept(settings):
     citing = [p for p in snapshot.passages() if p.endnotes][:3]
     assert len(citing) == 3
     reads = []
-    real_get = snapshot.collection.get
+    (segment,) = snapshot.segments
+    real_get = segment.passages.get
 
     class Counting:
         def __getattr__(self, name):
-            return getattr(snapshot.collection_, name)
+            return getattr(segment.passages, name)
 
         def get(self, **kwargs):
             reads.append(kwargs)
             return real_get(**kwargs)
 
-    snapshot.collection_ = snapshot.collection
-    snapshot.collection = Counting()
+    snapshot = Snapshot(snapshot.info, [replace(segment, passages=Counting())], snapshot.documents)
     wanted: dict[str, list[int]] = {}
     for p in citing:
         wanted.setdefault(p.document_id, []).extend(p.endnotes)
