@@ -3,6 +3,7 @@ command through the `memoqa.commands` entry point (`register`)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from functools import partial
@@ -54,6 +55,10 @@ JudgeUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible judge endp
 JudgeModel = Annotated[str | None, typer.Option(help="Model name at that endpoint.")]
 JudgeKey = Annotated[str | None, typer.Option(help="API key for that endpoint.")]
 Url = Annotated[str | None, typer.Option(help="Evaluate a running server over HTTP.")]
+Key = Annotated[
+    str | None,
+    typer.Option(envvar="MEMOQA_API_KEY", help="API key for --url (or MEMOQA_API_KEY)."),
+]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Output folder.")]
 Baseline = Annotated[Path | None, typer.Option(help="Baseline to compare with.")]
 UpdateBaseline = Annotated[bool, typer.Option(help="Write this run as the baseline.")]
@@ -76,6 +81,7 @@ def evaluate(
     judge_model: JudgeModel = None,
     judge_key: JudgeKey = None,
     url: Url = None,
+    key: Key = None,
     out_dir: OutDir = None,
     baseline: Baseline = None,
     update_baseline: UpdateBaseline = False,
@@ -89,9 +95,9 @@ def evaluate(
     config = _config(profile, split, limit, judged, metrics)
     judge = {"base_url": judge_url, "model": judge_model, "api_key": judge_key}
     settings = settings_from(get_eval_settings, judge=judge)
-    items = _load(questions)
+    items = _load(questions, settings, check_spans=url is None)
     target = out_dir or Path("eval/runs") / profile
-    result = _run(items, config, settings, url, target)
+    result = _run(items, config, settings, url, target, key)
     comparison = None
     if baseline is not None and not update_baseline:
         comparison = _compare(result, baseline, profile)
@@ -136,13 +142,35 @@ def _judged_metrics(metrics: str) -> tuple[str, ...]:
     return chosen
 
 
-def _load(questions: Path) -> list[EvalItem]:
-    from eval.dataset import load_items
+def _load(questions: Path, settings: EvalSettings, *, check_spans: bool) -> list[EvalItem]:
+    """The question file, checked before anything is asked: each line against the
+    schema and, for the local index, each evidence span against the corpus. Every
+    problem is named by its line."""
+    from eval.dataset import corpus_text, load_items, validate
 
     try:
-        return load_items(questions)
-    except (OSError, ValueError) as exc:
+        items = load_items(questions)
+        problems = validate(items, corpus_text(settings.corpus.manifest)) if check_spans else []
+    except (OSError, ValueError, MemoqaError) as exc:
         raise fail(str(exc), 2) from exc
+    if problems:
+        lines = _lines_by_id(questions)
+        for problem in problems:
+            qid = problem.split(":", 1)[0]
+            where = f"{questions}:{lines[qid]}" if qid in lines else str(questions)
+            err.print(f"{where}: {problem}")
+        raise fail(f"{questions}: {len(problems)} problem(s) found; nothing was evaluated", 2)
+    return items
+
+
+def _lines_by_id(path: Path) -> dict[str, int]:
+    found = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            found[str(json.loads(line)["id"])] = number
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _build_judge(settings: EvalSettings) -> Any:
@@ -160,7 +188,12 @@ def _build_embeddings(settings: EvalSettings) -> Any:
 
 
 def _run(
-    items: list[EvalItem], config: EvalConfig, settings: EvalSettings, url: str | None, target: Path
+    items: list[EvalItem],
+    config: EvalConfig,
+    settings: EvalSettings,
+    url: str | None,
+    target: Path,
+    key: str | None = None,
 ) -> RunResult:
     """The run itself, its progress shown; a failure of the system under test ends it."""
     from eval.client import Client, HttpClient, InProcessClient
@@ -170,7 +203,7 @@ def _run(
     started = time.perf_counter()
     with progress_bars(transient=False) as notify:
         try:
-            client: Client = HttpClient(url) if url else InProcessClient(settings)
+            client: Client = HttpClient(url, key=key) if url else InProcessClient(settings)
             result = run_eval(
                 items,
                 config,
@@ -335,3 +368,78 @@ def validate_questions(
     out.print(summary(items))
     if problems:
         raise typer.Exit(1)
+
+
+NOISE = HERE / "noise.json"
+
+
+@eval_app.command("compare")
+def compare_command(
+    run_a: Annotated[str, typer.Argument(help="A run folder, or baseline:PROFILE.")],
+    run_b: Annotated[str, typer.Argument(help="A run folder, or baseline:PROFILE.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where compare.md and compare.html go.")
+    ] = Path("eval/runs/compare"),
+    shared_only: Annotated[
+        bool,
+        typer.Option(help="Runs over different question sets: compare the questions both asked."),
+    ] = False,
+    noise: Annotated[Path, typer.Option(help="Run-to-run noise measured by --save-noise.")] = NOISE,
+    save_noise: Annotated[
+        Path | None,
+        typer.Option(help="The two runs share one configuration: save their differences as noise."),
+    ] = None,
+    baseline: Annotated[Path, typer.Option(help="Baseline file for baseline:PROFILE.")] = (
+        HERE / "baseline.json"
+    ),
+) -> None:
+    """Put two runs side by side: every metric per kind with its difference and
+    whether it is beyond run-to-run noise, and the questions whose outcome changed."""
+    from eval import compare as cmp
+
+    try:
+        a, b = cmp.restrict(
+            cmp.load_run(run_a, baseline), cmp.load_run(run_b, baseline), shared_only
+        )
+        if save_noise is not None:
+            _save_noise(save_noise, a, b)
+            return
+        measured, source = _load_noise(noise)
+        comparison = cmp.compare_runs(a, b, measured, source)
+        paths = cmp.write(comparison, out_dir)
+    except (OSError, MemoqaError) as exc:
+        raise fail(str(exc), 2) from exc
+    moved = [m for m in comparison.metrics if m.verdict in ("better", "worse", "changed")]
+    for m in moved:
+        out.print(f"{m.verdict:>7}  {m.group} {m.metric}: {m.a:.3f} -> {m.b:.3f}")
+    out.print(
+        f"{len(moved)} figures beyond noise, {len(comparison.questions)} questions changed; "
+        f"report: {paths['markdown']} and {paths['html']}"
+    )
+
+
+def _save_noise(path: Path, a: Any, b: Any) -> None:
+    from datetime import UTC, datetime
+
+    from eval.compare import measured_noise
+
+    generator = {r.meta.get("target", {}).get("generator") for r in (a, b)}
+    data = {
+        "source": f"{a.label} and {b.label}, one configuration run twice "
+        f"(generator {', '.join(sorted(str(g) for g in generator))}, judge "
+        f"{a.meta.get('judge') or 'none'}), measured "
+        f"{datetime.now(UTC).date().isoformat()}",
+        "groups": measured_noise(a, b),
+    }
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    out.print(f"run-to-run noise written to {path}")
+
+
+def _load_noise(path: Path) -> tuple[dict[str, Any], str]:
+    if not path.is_file():
+        return {}, ""
+    try:
+        data = json.loads(path.read_text())
+        return dict(data["groups"]), str(data["source"])
+    except (ValueError, KeyError) as exc:
+        raise fail(f"{path} is not a noise file (written by --save-noise): {exc}", 2) from exc

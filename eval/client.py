@@ -3,9 +3,11 @@ API calls, or a running deployment over HTTP. Both return the API's JSON."""
 
 from __future__ import annotations
 
+import time
 import typing as t
 from typing import Any
 
+from ingest.errors import MemoqaError
 from service.settings import Settings
 
 
@@ -57,19 +59,45 @@ class InProcessClient:
 
 
 class HttpClient:
-    def __init__(self, url: str, timeout: float = 300) -> None:
+    """A running deployment, with an API key when it needs one. A 429 is waited
+    out (its `Retry-After`) and retried; any other error ends the run with the
+    server's reason."""
+
+    def __init__(self, url: str, timeout: float = 300, key: str | None = None) -> None:
         import httpx
 
         self.base = url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(timeout=timeout, headers=headers)
 
-    def _json(self, response: Any) -> dict[str, Any]:
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import httpx
+
+        from service.cli.http import MAX_RETRIES, error_detail, retry_wait
+
+        url = self.base + path
+        for _ in range(MAX_RETRIES):
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                raise MemoqaError(f"cannot reach {url}: {exc}") from exc
+            if response.status_code != 429:
+                break
+            time.sleep(retry_wait(response))
+        else:
+            raise MemoqaError(
+                f"{url} kept answering 429 (rate limited); raise its limits or pass --key"
+            )
+        if response.status_code >= 400:
+            raise MemoqaError(f"{response.status_code} from {url}: {error_detail(response)}")
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body: dict[str, Any] = self._request(method, path, **kwargs).json()
         return body
 
     def search(self, q: str, k: int) -> dict[str, Any]:
-        return self._json(self.http.get(self.base + "/v1/search", params={"q": q, "k": k}))
+        return self._json("GET", "/v1/search", params={"q": q, "k": k})
 
     def ask(
         self, question: str, top_k: int | None = None, history: list[dict[str, str]] | None = None
@@ -77,15 +105,11 @@ class HttpClient:
         extra: dict[str, Any] = {} if top_k is None else {"top_k": top_k}
         if history:
             messages = [*history, {"role": "user", "content": question}]
-            return self._json(
-                self.http.post(self.base + "/v1/chat", json={"messages": messages, **extra})
-            )
-        return self._json(
-            self.http.post(self.base + "/v1/ask", json={"question": question, **extra})
-        )
+            return self._json("POST", "/v1/chat", json={"messages": messages, **extra})
+        return self._json("POST", "/v1/ask", json={"question": question, **extra})
 
     def describe(self) -> dict[str, Any]:
-        ready = self.http.get(self.base + "/readyz").json()
+        ready = self._request("GET", "/readyz").json()
         return {
             "mode": "http",
             "url": self.base,

@@ -115,6 +115,11 @@ class SecuritySettings(_Section):
         default=120, ge=1, le=100000, description="Requests a minute per key."
     )
     burst: int = Field(default=30, ge=1, le=100000, description="Requests a key may make at once.")
+    limit_loopback: bool = Field(
+        default=False,
+        description="With no keys configured, rate-limit callers on this machine too; by "
+        "default a local script is never answered 429 for its request rate.",
+    )
     concurrent_answers: int = Field(
         default=2, ge=1, le=1000, description="Answers one key may have in progress at once."
     )

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import Request
@@ -146,3 +147,33 @@ class OpenAICompatibleServer(ServerThread):
 
         super().__init__(app)
         self.url += "/v1"
+
+
+def rate_limited_api(require_key: str | None = None) -> Any:
+    """A stand-in for the service that answers every other request with 429."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+    calls = {"n": 0}
+
+    @app.middleware("http")
+    async def limit(request: Request, call_next: Any) -> Any:
+        if require_key and request.headers.get("authorization") != f"Bearer {require_key}":
+            return JSONResponse({"detail": "a valid API key is required"}, status_code=401)
+        calls["n"] += 1
+        if calls["n"] % 2:
+            return JSONResponse(
+                {"detail": "rate limited"}, status_code=429, headers={"Retry-After": "0"}
+            )
+        return await call_next(request)
+
+    @app.get("/v1/search")
+    def search(q: str, k: int = 10) -> dict[str, Any]:
+        return {"passages": []}
+
+    @app.post("/v1/ask")
+    def ask() -> dict[str, Any]:
+        return {"answer": "x [1]", "answered": True, "timings_ms": {"total": 1.0}}
+
+    return app

@@ -123,6 +123,7 @@ def _guard(settings: Settings, shared: SharedState | None) -> Guard:
         load_keys(security.keys_file, security.keys),
         rate_per_minute=security.rate_per_minute,
         burst=security.burst,
+        limit_loopback=security.limit_loopback,
         concurrent_answers=security.concurrent_answers,
         shared=SharedLimits(shared) if shared else None,
     )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from service.cli.app import app, fail, out, settings_with
-from service.cli.http import error_detail, sse_events
+from service.cli.http import MAX_RETRIES, error_detail, retry_wait, sse_events
 
 if TYPE_CHECKING:
     import httpx
@@ -49,11 +49,6 @@ def measure_rates(model_path: Path, threads: int | None = None) -> tuple[float, 
         return prompt_rate, gen_rate
     finally:
         llm.close()
-
-
-# Retries of one request that keeps answering 429, and the longest wait honoured.
-MAX_RETRIES = 100
-MAX_RETRY_WAIT_S = 30.0
 
 
 @dataclass
@@ -93,9 +88,8 @@ class Timer:
             started = time.perf_counter()
             with self.client.stream(method, url, headers=self.headers, **kwargs) as response:
                 if response.status_code == 429:
-                    wait = float(response.headers.get("Retry-After", "1"))
                     response.read()
-                    time.sleep(min(max(wait, 0.1), MAX_RETRY_WAIT_S))
+                    time.sleep(retry_wait(response))
                     continue
                 if response.status_code >= 400:
                     response.read()

@@ -9,6 +9,19 @@ from typing import Any
 
 from service.cli.app import fail
 
+# Retries of one request that keeps answering 429, and the longest wait honoured.
+MAX_RETRIES = 100
+MAX_RETRY_WAIT_S = 30.0
+
+
+def retry_wait(response: Any) -> float:
+    """Seconds to wait before retrying a 429: its `Retry-After`, within bounds."""
+    try:
+        wait = float(response.headers.get("Retry-After", "1"))
+    except ValueError:
+        wait = 1.0
+    return min(max(wait, 0.1), MAX_RETRY_WAIT_S)
+
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
     """(event, data) pairs of a Server-Sent Events stream, line by line."""

@@ -43,42 +43,12 @@ def test_bench_with_nothing_to_measure(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _rate_limited_api(require_key: str | None = None):  # type: ignore[no-untyped-def]
-    """A stand-in for the service that answers every other request with 429."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
-    app = FastAPI()
-    calls = {"n": 0}
-
-    @app.middleware("http")
-    async def limit(request: Request, call_next):  # type: ignore[no-untyped-def]
-        if require_key and request.headers.get("authorization") != f"Bearer {require_key}":
-            return JSONResponse({"detail": "a valid API key is required"}, status_code=401)
-        calls["n"] += 1
-        if calls["n"] % 2:
-            return JSONResponse(
-                {"detail": "rate limited"}, status_code=429, headers={"Retry-After": "0"}
-            )
-        return await call_next(request)
-
-    @app.get("/v1/search")
-    def search(q: str, k: int = 10) -> dict:
-        return {"passages": []}
-
-    @app.post("/v1/ask")
-    def ask() -> dict:
-        return {"answer": "x [1]", "answered": True, "timings_ms": {"total": 1.0}}
-
-    return app
-
-
 def test_bench_waits_out_rate_limits(tmp_path):
-    from support import ServerThread
+    from support import ServerThread, rate_limited_api
 
     questions = tmp_path / "q.txt"
     questions.write_text("One?\nTwo?\n")
-    with ServerThread(_rate_limited_api()) as server:
+    with ServerThread(rate_limited_api()) as server:
         result = run_cli(
             ["bench", "--url", server.url, "--questions", str(questions)],
             memoqa_env(tmp_path, tmp_path / "m.json"),
@@ -88,12 +58,32 @@ def test_bench_waits_out_rate_limits(tmp_path):
 
 
 def test_bench_without_the_needed_key_says_why(tmp_path):
-    from support import ServerThread
+    from support import ServerThread, rate_limited_api
 
     env = memoqa_env(tmp_path, tmp_path / "m.json")
-    with ServerThread(_rate_limited_api(require_key="k1")) as server:
+    with ServerThread(rate_limited_api(require_key="k1")) as server:
         refused = run_cli(["bench", "--url", server.url], env)
         keyed = run_cli(["bench", "--url", server.url, "--key", "k1"], env)
     assert refused.returncode == 1 and "401" in refused.stderr and "API key" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert keyed.returncode == 0, keyed.stderr
+
+
+def test_eval_names_the_bad_lines_of_a_question_file(tmp_path):
+    from support import MANIFEST, ROOT
+
+    first = json.loads((ROOT / "eval/questions.jsonl").read_text().splitlines()[0])
+    moved = {**first, "id": "fact-902", "question": "Another question?"}
+    moved["evidence"] = [{**first["evidence"][0], "span": "words the memo never wrote"}]
+    env = memoqa_env(tmp_path, MANIFEST)
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text(json.dumps(first) + "\n" + json.dumps(moved) + "\n")
+    result = run_cli(["eval", "--questions", str(spans), "--judged", "none"], env)
+    assert result.returncode == 2 and f"{spans}:2: fact-902: span not in" in result.stderr
+    assert "nothing was evaluated" in result.stderr and "Traceback" not in result.stderr
+
+    schema = tmp_path / "schema.jsonl"
+    schema.write_text(json.dumps(first) + "\n\n" + '{"id": "own-3"}\n')
+    result = run_cli(["eval", "--questions", str(schema), "--judged", "none"], env)
+    assert result.returncode == 2 and f"{schema}:3:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -319,3 +319,15 @@ def test_the_chat_page_in_a_real_browser(server):
         browser.close()
     removed = httpx.delete(base + "/v1/admin/documents/csto-notes", timeout=300)
     assert removed.status_code == 200, removed.text
+
+
+def test_a_local_script_is_never_rate_limited(server):
+    """Loopback mode without keys: more requests than the default burst (30),
+    one after another, all answered."""
+    base, _ = server
+    with httpx.Client(base_url=base, timeout=30) as client:
+        codes = [
+            client.get("/v1/search", params={"q": f"SCO summit {n}", "k": 1}).status_code
+            for n in range(45)
+        ]
+    assert codes == [200] * 45

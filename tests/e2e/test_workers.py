@@ -20,6 +20,7 @@ def test_workers_share_conversations_and_limits(tmp_path):
         MEMOQA_ANSWER__GENERATOR="extractive",
         MEMOQA_SECURITY__RATE_PER_MINUTE="1",
         MEMOQA_SECURITY__BURST="12",
+        MEMOQA_SECURITY__LIMIT_LOOPBACK="true",
     )
     ingest = run_cli(["ingest"], env)
     assert ingest.returncode == 0, ingest.stderr

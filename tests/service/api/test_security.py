@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 
 from ingest.pipeline import run_ingest
 from service.api.app import JsonFormatter, create_app
-from service.api.security import add_key, load_keys
+from service.api.security import ApiKey, Guard, add_key, hash_key, load_keys
 from service.engine import build_engine
+from service.errors import RateLimited
 
 
 @pytest.fixture
@@ -129,3 +130,27 @@ def test_logs_are_json_lines_without_tracebacks():
     data = json.loads(line)
     assert data["msg"] == "boom" and data["error"] == "RuntimeError"
     assert "Traceback" not in line and "secret detail" not in line
+
+
+def test_without_keys_a_local_caller_is_not_rate_limited():
+    guard = Guard([], rate_per_minute=1, burst=2)
+    for _ in range(200):  # a script asking one question after another
+        guard.admit("ip:127.0.0.1")
+        guard.admit("ip:::1")
+    guard.admit("ip:10.1.2.3")
+    guard.admit("ip:10.1.2.3")
+    with pytest.raises(RateLimited):
+        guard.admit("ip:10.1.2.3")  # anyone else keeps the limit
+    strict = Guard([], rate_per_minute=1, burst=2, limit_loopback=True)
+    strict.admit("ip:127.0.0.1")
+    strict.admit("ip:127.0.0.1")
+    with pytest.raises(RateLimited):
+        strict.admit("ip:127.0.0.1")
+
+
+def test_with_keys_local_callers_keep_their_limit():
+    guard = Guard([ApiKey("team", hash_key("k"), ("read",))], rate_per_minute=1, burst=1)
+    guard.admit("team")
+    with pytest.raises(RateLimited) as raised:
+        guard.admit("team")
+    assert raised.value.retry_after > 0
