@@ -8,6 +8,7 @@ JudgeError with the reason; callers record it per item.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -45,40 +46,128 @@ class JudgeCache:
             self._db.commit()
 
 
-class Judge:
-    """Chat completions with an optional JSON schema, cached."""
+Request = tuple[list[dict[str, str]], dict[str, Any] | None]
 
-    def __init__(self, backend: _Backend, cache: JudgeCache | None, max_tokens: int) -> None:
+
+class Judge:
+    """Chat completions with an optional JSON schema, cached; several at once
+    where the backend can decode them together (`batch` at a time)."""
+
+    def __init__(
+        self, backend: _Backend, cache: JudgeCache | None, max_tokens: int, batch: int = 1
+    ) -> None:
         self.backend = backend
         self.cache = cache
         self.max_tokens = max_tokens
+        self.batch = batch
         self.calls = 0
         self.cached = 0
+        self.batches = 0
         self.seconds = 0.0
 
     @property
     def identity(self) -> str:
         return self.backend.identity
 
-    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> str:
-        key = hashlib.sha256(
+    def _key(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
+        return hashlib.sha256(
             json.dumps([self.identity, messages, schema], sort_keys=True).encode()
         ).hexdigest()
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            self.cached += 1
-            return hit
-        started = time.perf_counter()
-        reply = self.backend.complete(messages, schema, self.max_tokens)
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
+
+    def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None) -> str:
+        reply = self.complete_many([(messages, schema)])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def complete_many(self, requests: list[Request]) -> list[str | JudgeError]:
+        """Each request's reply, or the JudgeError that stands for it; the ones
+        not cached are asked in one batch where the backend allows."""
+        replies: list[str | JudgeError | None] = [None] * len(requests)
+        keys = [self._key(messages, schema) for messages, schema in requests]
+        missing = []
+        for i, key in enumerate(keys):
+            if self.cache is not None and (hit := self.cache.get(key)) is not None:
+                self.cached += 1
+                replies[i] = hit
+            else:
+                missing.append(i)
+        if missing:
+            started = time.perf_counter()
+            asked = [requests[i] for i in missing]
+            many = getattr(self.backend, "complete_many", None)
+            if len(asked) > 1 and many is not None:
+                answers = many(asked, self.max_tokens)
+                self.batches += 1
+            else:
+                answers = [self._one(messages, schema) for messages, schema in asked]
+                self.batches += len(asked)
+            self.seconds += time.perf_counter() - started
+            self.calls += len(asked)
+            for i, answer in zip(missing, answers, strict=True):
+                replies[i] = self._checked(keys[i], requests[i][1], answer)
+        return [r if r is not None else JudgeError("no reply") for r in replies]
+
+    def _one(
+        self, messages: list[dict[str, str]], schema: dict[str, Any] | None
+    ) -> str | JudgeError:
+        try:
+            return self.backend.complete(messages, schema, self.max_tokens)
+        except JudgeError as exc:
+            return exc
+
+    def _checked(
+        self, key: str, schema: dict[str, Any] | None, reply: str | JudgeError
+    ) -> str | JudgeError:
+        if isinstance(reply, JudgeError):
+            return reply
         if schema is not None:
             try:
                 json.loads(reply)
-            except json.JSONDecodeError as exc:
-                raise JudgeError(f"judge reply is not valid JSON: {reply[:200]!r}") from exc
+            except json.JSONDecodeError:
+                return JudgeError(f"judge reply is not valid JSON: {reply[:200]!r}")
         if self.cache is not None:
             self.cache.put(key, reply)
         return reply
+
+
+class JudgeBatcher:
+    """Judge calls from concurrent ragas jobs, gathered: once every running job
+    waits on the judge, they are asked together in one batch."""
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+        self.active = 0
+        self.pending: list[tuple[Request, asyncio.Future[str]]] = []
+
+    def join(self, jobs: int = 1) -> None:
+        """Jobs that will ask the judge, counted before any of them starts."""
+        self.active += jobs
+
+    def leave(self) -> None:
+        """A job that will ask no more."""
+        self.active -= 1
+        self._flush_when_all_wait()
+
+    async def complete(self, messages: list[dict[str, str]], schema: dict[str, Any] | None) -> str:
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending.append(((messages, schema), future))
+        self._flush_when_all_wait()
+        return await future
+
+    def _flush_when_all_wait(self) -> None:
+        if not self.pending or len(self.pending) < self.active:
+            return
+        batch, self.pending = self.pending, []
+        waiting = [(request, future) for request, future in batch if not future.done()]
+        replies = self.judge.complete_many([request for request, _ in waiting])
+        for (_, future), reply in zip(waiting, replies, strict=True):
+            if future.done():
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
 
 
 class _Backend(t.Protocol):
@@ -90,22 +179,64 @@ class _Backend(t.Protocol):
 
 
 class LocalBackend:
-    """The packaged model in this process (llama.cpp, schema-constrained)."""
+    """The packaged model in this process (llama.cpp, schema-constrained);
+    several constrained judgements are decoded together (`batch` sequences)."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    # A mild repeat penalty stops the small model re-listing the same items.
+    REPEAT_PENALTY = 1.1
+
+    def __init__(self, settings: LLMSettings, batch: int = 1) -> None:
         from service.llm.local import LocalLLM
 
         self.llm = LocalLLM(settings.model_path, n_ctx=settings.n_ctx, threads=settings.threads)
         size = settings.model_path.stat().st_size
         self.identity = f"local:{self.llm.name}:{size}"
+        self.n_ctx = settings.n_ctx
+        self.batch = batch
+        self._batched: Any = None
+
+    def complete_many(self, requests: list[Request], max_tokens: int) -> list[str | JudgeError]:
+        """Constrained requests decoded together; the others one at a time."""
+        from service.llm.batch import BatchedChat, ChatRequest
+
+        replies: list[str | JudgeError | None] = [None] * len(requests)
+        together = [i for i, (_, schema) in enumerate(requests) if schema is not None]
+        if len(together) > 1 and self.batch > 1:
+            if self._batched is None:
+                self._batched = BatchedChat(
+                    self.llm, max_sequences=self.batch, n_ctx_per_sequence=self.n_ctx
+                )
+            asked = [
+                ChatRequest(requests[i][0], requests[i][1] or {}, max_tokens, self.REPEAT_PENALTY)
+                for i in together
+            ]
+            try:
+                answers = self._batched.complete(asked)
+            except Exception as exc:
+                failure = JudgeError(f"local judge failed: {exc}")
+                for i in together:
+                    replies[i] = failure
+            else:
+                for i, answer in zip(together, answers, strict=True):
+                    replies[i] = (
+                        JudgeError(f"judge reply cut at {max_tokens} tokens")
+                        if answer.finish_reason == "length"
+                        else answer.text
+                    )
+        for i, (messages, schema) in enumerate(requests):
+            if replies[i] is None:
+                try:
+                    replies[i] = self.complete(messages, schema, max_tokens)
+                except JudgeError as exc:
+                    replies[i] = exc
+        return [r if r is not None else JudgeError("no reply") for r in replies]
 
     def complete(
         self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int
     ) -> str:
         try:
-            # A mild repeat penalty stops the small model re-listing the same items.
             reply = self.llm.chat(
-                messages, schema=schema, max_tokens=max_tokens, repeat_penalty=1.1
+                messages, schema=schema, max_tokens=max_tokens, repeat_penalty=self.REPEAT_PENALTY
             )
         except Exception as exc:
             raise JudgeError(f"local judge failed: {exc}") from exc
@@ -130,6 +261,19 @@ class OpenAIBackend:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
         self.client = httpx.Client(timeout=settings.timeout_s, headers=headers)
         self.identity = f"openai:{settings.base_url}#{settings.model}"
+
+    def complete_many(self, requests: list[Request], max_tokens: int) -> list[str | JudgeError]:
+        """The requests sent at once: a serving endpoint batches them itself."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(request: Request) -> str | JudgeError:
+            try:
+                return self.complete(request[0], request[1], max_tokens)
+            except JudgeError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            return list(pool.map(one, requests))
 
     def complete(
         self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int
@@ -162,8 +306,12 @@ class OpenAIBackend:
 
 
 def build_judge(judge: JudgeSettings, llm: LLMSettings, *, cache: bool = True) -> Judge:
-    backend: _Backend = OpenAIBackend(judge) if judge.base_url else LocalBackend(llm)
-    return Judge(backend, JudgeCache(judge.cache_path) if cache else None, judge.max_tokens)
+    backend: _Backend = (
+        OpenAIBackend(judge) if judge.base_url else LocalBackend(llm, batch=judge.batch)
+    )
+    return Judge(
+        backend, JudgeCache(judge.cache_path) if cache else None, judge.max_tokens, judge.batch
+    )
 
 
 # --- ragas adapter -------------------------------------------------------------
@@ -208,20 +356,24 @@ def bounded(schema: Any, max_items: int = 10, limits: dict[str, int] | None = No
     return schema
 
 
-def ragas_llm(judge: Judge) -> Any:
+def ragas_llm(judge: Judge, batcher: JudgeBatcher | None = None) -> Any:
     """The judge as a ragas LLM: every ragas prompt's reply is constrained to the
-    schema ragas will parse it with, so no metric turns NaN on bad JSON."""
+    schema ragas will parse it with, so no metric turns NaN on bad JSON. With a
+    batcher, calls from concurrent jobs are judged together."""
     from langchain_core.outputs import Generation, LLMResult
     from ragas.llms.base import BaseRagasLLM
 
+    def request(prompt: Any) -> Request:
+        text = prompt.to_string()
+        schema = schema_of(text)
+        return [{"role": "user", "content": text}], bounded(schema) if schema else None
+
+    def result(reply: str, n: int) -> LLMResult:
+        return LLMResult(generations=[[Generation(text=reply) for _ in range(max(n, 1))]])
+
     class JudgeRagasLLM(BaseRagasLLM):  # type: ignore[misc]
         def _reply(self, prompt: Any, n: int) -> LLMResult:
-            text = prompt.to_string()
-            schema = schema_of(text)
-            reply = judge.complete(
-                [{"role": "user", "content": text}], bounded(schema) if schema else None
-            )
-            return LLMResult(generations=[[Generation(text=reply) for _ in range(max(n, 1))]])
+            return result(judge.complete(*request(prompt)), n)
 
         def generate_text(
             self,
@@ -241,7 +393,9 @@ def ragas_llm(judge: Judge) -> Any:
             stop: Any = None,
             callbacks: Any = None,
         ) -> LLMResult:
-            return self._reply(prompt, n)
+            if batcher is None:
+                return self._reply(prompt, n)
+            return result(await batcher.complete(*request(prompt)), n)
 
         def is_finished(self, response: LLMResult) -> bool:
             return True

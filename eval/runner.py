@@ -287,7 +287,9 @@ def _applies(metric: str, row: dict[str, Any]) -> bool:
     return bool(row["answered"])  # answer-level metrics need an answer, not a refusal
 
 
-def judged_metrics(judge: Any, embeddings: Any, timeout_s: float) -> dict[str, Any]:
+def judged_metrics(
+    judge: Any, embeddings: Any, timeout_s: float, batcher: Any = None
+) -> dict[str, Any]:
     """Every judged metric, by name, set up to ask `judge`."""
     from ragas.metrics import (
         Faithfulness,
@@ -300,7 +302,7 @@ def judged_metrics(judge: Any, embeddings: Any, timeout_s: float) -> dict[str, A
     from eval.judge import ragas_llm
     from eval.metrics.citations import alce_metrics
 
-    llm = ragas_llm(judge)
+    llm = ragas_llm(judge, batcher)
     recall, precision = alce_metrics()
     metrics = {
         "faithfulness": Faithfulness(llm=llm),
@@ -340,20 +342,65 @@ def judge_rows(
 ) -> dict[str, float]:
     """Score the judged metrics (those in `only`) on `rows` in place; returns
     the seconds each metric took."""
-    metrics = judged_metrics(judge, embeddings, timeout_s)
+    batcher = _batcher(judge)
+    metrics = judged_metrics(judge, embeddings, timeout_s, batcher)
     jobs = [(name, row) for name in metrics if name in only for row in rows if _applies(name, row)]
     spent: dict[str, float] = {}
+    done = 0
     progress("judging", 0, len(jobs))
 
+    def one_done() -> None:
+        nonlocal done
+        done += 1
+        progress("judging", done, len(jobs))
+
     async def run_all() -> None:
-        for done, (name, row) in enumerate(jobs, start=1):
+        # Metric by metric, so the judge keeps the metric's instructions decoded.
+        for name in metrics:
+            group = [row for n, row in jobs if n == name]
+            if not group:
+                continue
             started = time.perf_counter()
-            await _judge_one(name, metrics[name], row, timeout_s)
-            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
-            progress("judging", done, len(jobs))
+
+            async def score(row: dict[str, Any], name: str = name) -> None:
+                await _judge_one(name, metrics[name], row, timeout_s)
+                one_done()
+
+            await concurrently(group, score, batcher)
+            spent[name] = time.perf_counter() - started
 
     asyncio.run(run_all())
     return {name: round(value, 1) for name, value in spent.items()}
+
+
+def _batcher(judge: Any) -> Any:
+    """A batcher for a judge that can judge several at once, else None."""
+    from eval.judge import Judge, JudgeBatcher
+
+    return JudgeBatcher(judge) if isinstance(judge, Judge) and judge.batch > 1 else None
+
+
+async def concurrently(
+    items: list[Any], work: Callable[[Any], t.Awaitable[None]], batcher: Any
+) -> None:
+    """`work` on every item, in order; with a batcher, as many at once as the
+    judge takes in one batch, so their judge calls are asked together."""
+    if batcher is None:
+        for item in items:
+            await work(item)
+        return
+    queue = list(items)
+    workers = min(batcher.judge.batch, len(queue))
+    batcher.join(workers)
+
+    async def worker() -> None:
+        try:
+            while queue:
+                await work(queue.pop(0))
+        finally:
+            batcher.leave()
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
 
 
 def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, Any]:
@@ -362,19 +409,22 @@ def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, A
     from eval.metrics.support import support_prompt, supported
 
     cases = [json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()]
-    prompt, llm = support_prompt(), ragas_llm(judge)
-    results: list[dict[str, Any]] = []
+    batcher = _batcher(judge)
+    prompt, llm = support_prompt(), ragas_llm(judge, batcher)
+    results: list[dict[str, Any] | None] = [None] * len(cases)
 
-    async def run_all() -> None:
-        for i, case in enumerate(cases):
-            try:
-                verdict = await supported(prompt, llm, case["passage"], case["statement"])
-                results.append({**case, "verdict": verdict, "ok": verdict == case["supported"]})
-            except Exception as exc:
-                results.append({**case, "verdict": None, "ok": False, "error": str(exc)[:200]})
-            progress("checking the judge", i + 1, len(cases))
+    async def check(i: int) -> None:
+        case = cases[i]
+        try:
+            verdict = await supported(prompt, llm, case["passage"], case["statement"])
+            results[i] = {**case, "verdict": verdict, "ok": verdict == case["supported"]}
+        except Exception as exc:
+            results[i] = {**case, "verdict": None, "ok": False, "error": str(exc)[:200]}
+        progress("checking the judge", sum(r is not None for r in results), len(cases))
 
-    asyncio.run(run_all())
+    asyncio.run(concurrently(list(range(len(cases))), check, batcher))
+    checked = [r for r in results if r is not None]
+    results = checked
     by_type: dict[str, list[bool]] = {}
     for r in results:
         by_type.setdefault(r["type"], []).append(r["ok"])

@@ -25,6 +25,13 @@ class JudgeSettings(_Section):
         default=120.0, gt=0, le=3600, description="Time allowed per judgement."
     )
     max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest judgement.")
+    batch: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Judgements asked at once: the local judge decodes them together, an "
+        "endpoint is sent them concurrently; 1 asks one at a time.",
+    )
     cache_path: Path = Field(
         default=Path(".memoqa/judge-cache.sqlite"),
         description="Judgements cached by their inputs, so a re-run only judges what changed.",

@@ -210,7 +210,8 @@ class KeywordVerdicts:
         self.asked: list[str] = []
         self.last_prompt_tokens = 0
 
-    def yes_probability(self, system: str, user: str) -> float:
+    def yes_probability(self, system: str, user: str, lead: str = "") -> float:
+        user = lead + user
         self.asked.append(user)
         self.last_prompt_tokens = len(user.split())
         question, _, rest = user.partition("\n")

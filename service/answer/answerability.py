@@ -20,7 +20,7 @@ from service.answer.question import analyse_question
 class YesNoModel(t.Protocol):
     last_prompt_tokens: int
 
-    def yes_probability(self, system: str, user: str) -> float: ...
+    def yes_probability(self, system: str, user: str, lead: str = "") -> float: ...
 
 
 class AnswerCheck:
@@ -35,9 +35,11 @@ class AnswerCheck:
         question wants is spelled out for the model ("asks for a place")."""
         joined = " ".join(s.strip() for s in sentences if s.strip())
         wanted = _WANTS.get(analyse_question(question).parts[0].asks, "a fact")
+        # The question leads: the sentences asked about in turn share it.
         verdict = self.model.yes_probability(
             ANSWERS_PROMPT,
-            f"Question: {question.strip()} (asks for {wanted})\nSentences: {joined}\nAnswer:",
+            f" {joined}\nAnswer:",
+            lead=f"Question: {question.strip()} (asks for {wanted})\nSentences:",
         )
         self.prompt_tokens += self.model.last_prompt_tokens
         return verdict

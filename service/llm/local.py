@@ -97,12 +97,14 @@ class LocalLLM:
         with self.lock:
             yield from self.llama.create_chat_completion(**kwargs)
 
-    def yes_probability(self, system: str, user: str) -> float:
+    def yes_probability(self, system: str, user: str, lead: str = "") -> float:
         """P(yes) / (P(yes) + P(no)) for the model's first reply token: a graded
-        yes/no verdict in one decoding step. The prompt is laid out as the
-        model's ChatML template does. The model's state after the system prompt
-        is kept per system prompt, so another prompt in between (an answer
-        being written) does not make it read the instructions again."""
+        yes/no verdict in one decoding step, on the user message `lead + user`.
+        The prompt is laid out as the model's ChatML template does. The model's
+        state after the system prompt is kept per system prompt, so another
+        prompt in between (an answer being written) does not make it read the
+        instructions again; `lead` (the question, asked of several sentences in
+        turn) is read on its own and kept while consecutive verdicts share it."""
         import numpy as np
         from llama_cpp import LogitsProcessorList
 
@@ -114,7 +116,6 @@ class LocalLLM:
             self._yes_no = (ids(["yes", "Yes", " yes", " Yes"]), ids(["no", "No", " no", " No"]))
         yes, no = self._yes_no
         head = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
-        prompt = f"{head}{user}<|im_end|>\n<|im_start|>assistant\n"
         seen: list[Any] = []
 
         def capture(_ids: Any, scores: Any) -> Any:
@@ -129,11 +130,19 @@ class LocalLLM:
                 self.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
                 self.llama.eval(prefix)
                 saved = self._prefixes[system] = self._checkpoint(prefix)
-            # Every verdict starts from the instructions alone, so it does not
-            # depend on what the model read before.
-            self._restore(saved, reload=not self._holds(saved[0]))
+            # Every verdict starts from the instructions and its lead, each read
+            # on its own, so it does not depend on what the model read before.
+            prefix = saved[0]
+            lead_ids = self._tokens(lead) if lead else []
+            if lead_ids and self._holds(prefix + lead_ids):
+                self._restore(saved, reload=False, keep=len(prefix) + len(lead_ids))
+            else:
+                self._restore(saved, reload=not self._holds(prefix))
+                if lead_ids:
+                    self.llama.eval(lead_ids)
+            rest = self._tokens(f"{user}<|im_end|>\n<|im_start|>assistant\n")
             self.llama.create_completion(
-                prompt,
+                prefix + lead_ids + rest,
                 max_tokens=1,
                 temperature=0.0,
                 logits_processor=LogitsProcessorList([capture]),
@@ -144,6 +153,9 @@ class LocalLLM:
         p_yes = float(np.sum(np.exp(logits[yes] - top)))
         p_no = float(np.sum(np.exp(logits[no] - top)))
         return p_yes / (p_yes + p_no)
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self.llama.tokenize(text.encode(), add_bos=False, special=True))
 
     def _holds(self, prefix: list[int]) -> bool:
         """Whether the model's cache starts with these tokens."""
@@ -162,15 +174,21 @@ class LocalLLM:
         used = llama_cpp.llama_state_get_data(ctx, buffer, size)
         return prefix, buffer, int(used), self.llama.input_ids[: self.llama.n_tokens].copy()
 
-    def _restore(self, saved: tuple[list[int], Any, int, Any], *, reload: bool = True) -> None:
+    def _restore(
+        self, saved: tuple[list[int], Any, int, Any], *, reload: bool = True, keep: int = 0
+    ) -> None:
+        """Back to the saved prefix, reloading its state when the cache has
+        moved on; or to the first `keep` tokens the cache holds (the prefix and
+        what was read after it)."""
         import llama_cpp
 
         prefix, buffer, used, _ = saved
         if reload:
             llama_cpp.llama_state_set_data(self.llama._ctx.ctx, buffer, used)
-        # Keep only the prefix: what follows it is decoded afresh, so the logits
-        # sampled from are never those of an earlier call.
-        self.llama._ctx.kv_cache_seq_rm(-1, len(prefix), -1)
-        self.llama.n_tokens = len(prefix)
-        self.llama.input_ids[: len(prefix)] = prefix
+            self.llama.input_ids[: len(prefix)] = prefix
+        keep = max(keep, len(prefix))
+        # What follows is decoded afresh, so the logits sampled from are never
+        # those of an earlier call.
+        self.llama._ctx.kv_cache_seq_rm(-1, keep, -1)
+        self.llama.n_tokens = keep
         self.llama._requires_eval = True

@@ -1,0 +1,73 @@
+"""Judge calls from concurrent jobs are asked in batches; a failure or a cached
+reply stays with its own request."""
+
+import asyncio
+import json
+
+from eval.judge import Judge, JudgeBatcher, JudgeCache, JudgeError
+from eval.runner import concurrently
+
+
+class BatchBackend:
+    identity = "fake:batch"
+
+    def __init__(self):
+        self.batches = []
+
+    def complete(self, messages, schema, max_tokens):
+        self.batches.append(1)
+        return self._reply(messages)
+
+    def complete_many(self, requests, max_tokens):
+        self.batches.append(len(requests))
+        return [self._reply(messages) for messages, _ in requests]
+
+    @staticmethod
+    def _reply(messages):
+        text = messages[0]["content"]
+        if "fail" in text:
+            return JudgeError("judge timed out")
+        return json.dumps({"echo": text})
+
+
+def ask_all(judge, jobs):
+    """Each job asks its prompts one after another; jobs run together."""
+    batcher = JudgeBatcher(judge)
+    out = {}
+
+    async def job(prompts):
+        replies = []
+        for prompt in prompts:
+            try:
+                replies.append(await batcher.complete([{"role": "user", "content": prompt}], {}))
+            except JudgeError as exc:
+                replies.append(f"error: {exc}")
+        out[prompts[0]] = replies
+
+    asyncio.run(concurrently(jobs, job, batcher))
+    return out
+
+
+def test_concurrent_jobs_are_judged_in_batches(tmp_path):
+    backend = BatchBackend()
+    judge = Judge(backend, None, 100, batch=3)
+    jobs = [[f"q{i}a", f"q{i}b"] for i in range(5)]
+    out = ask_all(judge, jobs)
+    assert out == {f"q{i}a": [json.dumps({"echo": p}) for p in job] for i, job in enumerate(jobs)}
+    # Three jobs at a time: their first and second calls go together.
+    assert max(backend.batches) == 3 and sum(backend.batches) == 10 and len(backend.batches) < 10
+    assert judge.calls == 10
+
+
+def test_a_failure_stays_with_its_request_and_cached_replies_are_not_asked(tmp_path):
+    backend = BatchBackend()
+    judge = Judge(backend, JudgeCache(tmp_path / "cache.sqlite"), 100, batch=4)
+    jobs = [["ok-1"], ["fail-2"], ["ok-3"]]
+    out = ask_all(judge, jobs)
+    assert out["fail-2"] == ["error: judge timed out"]
+    assert out["ok-1"] == [json.dumps({"echo": "ok-1"})]
+    backend.batches.clear()
+    again = ask_all(judge, jobs)
+    assert again == out
+    assert backend.batches == [1]  # only the failure is asked again
+    assert judge.cached == 2
