@@ -190,7 +190,9 @@ class LocalBackend:
 
         self.llm = LocalLLM(settings.model_path, n_ctx=settings.n_ctx, threads=settings.threads)
         size = settings.model_path.stat().st_size
-        self.identity = f"local:{self.llm.name}:{size}"
+        # Decoding several sequences at once can tip a verdict near a tie: a batched
+        # judge keeps its own identity, so its judgements are cached and compared apart.
+        self.identity = f"local:{self.llm.name}:{size}" + (f":batch{batch}" if batch > 1 else "")
         self.n_ctx = settings.n_ctx
         self.batch = batch
         self._batched: Any = None
@@ -306,12 +308,9 @@ class OpenAIBackend:
 
 
 def build_judge(judge: JudgeSettings, llm: LLMSettings, *, cache: bool = True) -> Judge:
-    backend: _Backend = (
-        OpenAIBackend(judge) if judge.base_url else LocalBackend(llm, batch=judge.batch)
-    )
-    return Judge(
-        backend, JudgeCache(judge.cache_path) if cache else None, judge.max_tokens, judge.batch
-    )
+    batch = judge.concurrency()
+    backend: _Backend = OpenAIBackend(judge) if judge.base_url else LocalBackend(llm, batch=batch)
+    return Judge(backend, JudgeCache(judge.cache_path) if cache else None, judge.max_tokens, batch)
 
 
 # --- ragas adapter -------------------------------------------------------------

@@ -25,13 +25,23 @@ class JudgeSettings(_Section):
         default=120.0, gt=0, le=3600, description="Time allowed per judgement."
     )
     max_tokens: int = Field(default=600, ge=16, le=8192, description="Longest judgement.")
-    batch: int = Field(
-        default=4,
+    batch: int | None = Field(
+        default=None,
         ge=1,
         le=16,
-        description="Judgements asked at once: the local judge decodes them together, an "
-        "endpoint is sent them concurrently; 1 asks one at a time.",
+        description="Judgements asked at once. An endpoint is sent them concurrently "
+        "(default 4). The local judge decodes them together in one llama.cpp context "
+        "(default 1): a little faster, but a verdict near a tie can come out otherwise, so "
+        "a batched local judge is a judge of its own (its own cache entries; compared with "
+        "a baseline on the unjudged metrics only).",
     )
+
+    def concurrency(self) -> int:
+        """Judgements asked at once, by default 4 for an endpoint and 1 for the local judge."""
+        if self.batch is not None:
+            return self.batch
+        return 4 if self.base_url else 1
+
     cache_path: Path = Field(
         default=Path(".memoqa/judge-cache.sqlite"),
         description="Judgements cached by their inputs, so a re-run only judges what changed.",

@@ -71,3 +71,12 @@ def test_a_failure_stays_with_its_request_and_cached_replies_are_not_asked(tmp_p
     assert again == out
     assert backend.batches == [1]  # only the failure is asked again
     assert judge.cached == 2
+
+
+def test_endpoints_are_asked_concurrently_and_the_local_judge_one_at_a_time() -> None:
+    from eval.settings import JudgeSettings
+
+    assert JudgeSettings().concurrency() == 1
+    assert JudgeSettings(base_url="http://127.0.0.1:9/v1").concurrency() == 4
+    assert JudgeSettings(batch=3).concurrency() == 3
+    assert JudgeSettings(base_url="http://127.0.0.1:9/v1", batch=1).concurrency() == 1
