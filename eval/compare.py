@@ -220,8 +220,35 @@ def noise_band(group: str, metric: str, noise: dict[str, Any]) -> float:
     return float(noise.get(group, {}).get(metric, 0.0))
 
 
+def _scored(run: Run, group: str, metric: str) -> int | None:
+    """How many of a run's questions a metric of a group is a mean over, read off
+    its rows (a metric that applies to some kinds only, such as premise_handled,
+    is a mean over those); None for a run without rows (a baseline)."""
+    if not run.rows:
+        return None
+    rows = list(run.rows.values())
+    if group == "refusal":
+        if metric == "refusal_precision":
+            return sum(not r["answered"] for r in rows)
+        if metric == "answerable_wrongly_refused":
+            return sum(r["kind"] not in (*UNANSWERABLE, "premise") for r in rows)
+        return sum(r["kind"] in UNANSWERABLE for r in rows)
+    kind, split = group.removeprefix("kind:"), group.removeprefix("split:")
+    members = [
+        r
+        for r in rows
+        if group == "all"
+        or (group.startswith("kind:") and r["kind"] == kind)
+        or (group.startswith("split:") and r["split"] == split)
+    ]
+    return sum(metric in r["metrics"] or metric in r.get("judged", {}) for r in members)
+
+
 def question_count(group: str, metric: str, a: Run, b: Run) -> int:
     """How many questions a metric of a group is a mean over (the larger run's)."""
+    scored = [c for c in (_scored(run, group, metric) for run in (a, b)) if c is not None]
+    if scored:
+        return max(scored)
     counted = "all" if group == "refusal" else group
     counts = [
         run.aggregates.get(counted, {}).get(f"{metric}_n")

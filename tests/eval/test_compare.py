@@ -131,3 +131,23 @@ def test_a_baseline_profile_is_one_side(tmp_path):
 def test_a_folder_that_is_not_a_run_is_named(tmp_path):
     with pytest.raises(CompareError, match="is not an evaluation run"):
         load_run(str(tmp_path), tmp_path / "none.json")
+
+
+def test_a_metric_of_some_kinds_counts_only_their_questions(tmp_path):
+    def premise(qid, handled):
+        r = row(qid, "premise", correct=handled)
+        r["metrics"]["premise_handled"] = handled
+        return r
+
+    a = load_run(
+        str(write_run(tmp_path / "a", [*FACTS, premise("p1", 1.0), premise("p2", 1.0)])),
+        tmp_path / "none.json",
+    )
+    b = load_run(
+        str(write_run(tmp_path / "b", [*FACTS, premise("p1", 1.0), premise("p2", 0.0)])),
+        tmp_path / "none.json",
+    )
+    cmp = compare_runs(a, b)
+    handled = next(m for m in cmp.metrics if (m.group, m.metric) == ("all", "premise_handled"))
+    # Over all twelve questions, the one premise question that changed is 1 q, not 6.
+    assert handled.delta == pytest.approx(-0.5) and handled.questions == "1 q"
