@@ -15,8 +15,9 @@ from service.followup import Turn
 
 
 class Conversations(Protocol):
-    """Where conversations are kept: in the process (`ConversationStore`) or in a
-    file the workers share (`service.state.SharedConversations`)."""
+    """Where conversations are kept: in the process (`ConversationStore`), in a
+    file the workers of one machine share (`service.state.SharedConversations`)
+    or in Redis (`service.state_redis.RedisConversations`)."""
 
     def create(self) -> str: ...
 

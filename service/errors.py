@@ -37,5 +37,9 @@ class RateLimited(MemoqaError):
         self.retry_after = retry_after
 
 
+class StateUnavailableError(MemoqaError):
+    """The store the workers share conversations and limits through cannot be reached (503)."""
+
+
 class DocumentNotFoundError(MemoqaError):
     """A paper named to restrict a question to is not in the index (404)."""

@@ -140,6 +140,11 @@ class ApiSettings(_Section):
         "per-key limits; unset means each process keeps its own (`memoqa serve --workers N` "
         "uses `state.sqlite` beside the ingest lock file).",
     )
+    state_url: str | None = Field(
+        default=None,
+        description="Redis server (redis://host:port/db) where workers on several machines "
+        "share conversations and per-key limits; when set, `state_path` is not used.",
+    )
 
 
 class Settings(IngestSettings):

@@ -18,8 +18,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from service.errors import ConversationNotFound, RateLimited
 from service.followup import Turn
@@ -124,6 +125,15 @@ class SharedConversations:
                 "UPDATE conversations SET turns = ?, touched = ? WHERE id = ?",
                 (json.dumps(kept[-self.max_turns :]), time.time(), cid),
             )
+
+
+class Limits(Protocol):
+    """Per-caller limits that several workers share: `SharedLimits` (one
+    machine's file) or `service.state_redis.RedisLimits`."""
+
+    def spend(self, caller: str, rate_per_minute: int, burst: int) -> None: ...
+
+    def answering(self, caller: str, limit: int) -> AbstractContextManager[None]: ...
 
 
 class SharedLimits:

@@ -26,7 +26,7 @@ from ingest.errors import (
 )
 from service.api.routes import ROUTERS
 from service.api.security import BodyLimit, Guard, load_keys, retry_after_header
-from service.conversations import ConversationStore
+from service.conversations import Conversations, ConversationStore
 from service.engine import Engine, build_engine
 from service.errors import (
     AuthError,
@@ -36,9 +36,10 @@ from service.errors import (
     GenerationError,
     GeneratorBusy,
     RateLimited,
+    StateUnavailableError,
 )
 from service.settings import Settings, get_settings
-from service.state import SharedConversations, SharedLimits, SharedState
+from service.state import Limits, SharedConversations, SharedLimits, SharedState
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("memoqa.service")
@@ -54,6 +55,7 @@ _STATUS = {
     IndexUnavailableError: 503,
     IndexMismatchError: 503,
     GeneratorBusy: 503,
+    StateUnavailableError: 503,
     GenerationError: 503,
 }
 
@@ -97,9 +99,8 @@ def create_app(
     )
     app.state.engine = None
     app.state.settings = settings
-    shared = SharedState(settings.api.state_path) if settings.api.state_path else None
-    app.state.conversations = SharedConversations(shared) if shared else ConversationStore()
-    app.state.guard = _guard(settings, shared)
+    app.state.conversations, limits = _shared_state(settings)
+    app.state.guard = _guard(settings, limits)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -117,7 +118,21 @@ def create_app(
     return app
 
 
-def _guard(settings: Settings, shared: SharedState | None) -> Guard:
+def _shared_state(settings: Settings) -> tuple[Conversations, Limits | None]:
+    """Where conversations and limits live: Redis (workers on several machines),
+    a SQLite file (the workers of one machine) or this process."""
+    if settings.api.state_url:
+        from service.state_redis import RedisConversations, RedisLimits, RedisState
+
+        redis_state = RedisState(settings.api.state_url)
+        return RedisConversations(redis_state), RedisLimits(redis_state)
+    if settings.api.state_path:
+        state = SharedState(settings.api.state_path)
+        return SharedConversations(state), SharedLimits(state)
+    return ConversationStore(), None
+
+
+def _guard(settings: Settings, shared: Limits | None) -> Guard:
     security = settings.security
     return Guard(
         load_keys(security.keys_file, security.keys),
@@ -125,7 +140,7 @@ def _guard(settings: Settings, shared: SharedState | None) -> Guard:
         burst=security.burst,
         limit_loopback=security.limit_loopback,
         concurrent_answers=security.concurrent_answers,
-        shared=SharedLimits(shared) if shared else None,
+        shared=shared,
     )
 
 

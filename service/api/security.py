@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.errors import MemoqaError
 from service.errors import AuthError, ForbiddenError, RateLimited
-from service.state import SharedLimits
+from service.state import Limits
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "mq_"
@@ -107,7 +107,7 @@ class Guard:
     burst: int = 30
     concurrent_answers: int = 2
     limit_loopback: bool = False  # rate-limit loopback callers when there are no keys
-    shared: SharedLimits | None = None  # limits the workers share; None: this process's
+    shared: Limits | None = None  # limits the workers share; None: this process's
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _active: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -46,7 +46,7 @@ def serve(
         # Each worker builds the app from the same environment; point them at one
         # Chroma server (MEMOQA_INDEX__CHROMA_HOST) or they share an embedded folder.
         # Conversations and limits go to one file they all use.
-        if settings.api.state_path is None:
+        if settings.api.state_path is None and settings.api.state_url is None:
             state = settings.index.lock_path.parent / "state.sqlite"
             os.environ["MEMOQA_API__STATE_PATH"] = str(state)
         uvicorn.run(
