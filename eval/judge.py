@@ -62,7 +62,6 @@ class Judge:
         self.batch = batch
         self.calls = 0
         self.cached = 0
-        self.batches = 0
         self.seconds = 0.0
 
     @property
@@ -98,10 +97,8 @@ class Judge:
             many = getattr(self.backend, "complete_many", None)
             if len(asked) > 1 and many is not None:
                 answers = many(asked, self.max_tokens)
-                self.batches += 1
             else:
                 answers = [self._one(messages, schema) for messages, schema in asked]
-                self.batches += len(asked)
             self.seconds += time.perf_counter() - started
             self.calls += len(asked)
             for i, answer in zip(missing, answers, strict=True):
