@@ -51,6 +51,14 @@ class IndexSettings(_Section):
         description="Index generations kept (the active one and the ones before it), so a "
         "service mid-query never loses the collection it is reading.",
     )
+    follow_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a service trusts its view of the active generation before it "
+        "reads the registry again (seconds); 0 reads it for every request. An ingest through "
+        "the service itself is seen at once.",
+    )
     lock_path: Path = Field(
         default=Path(".memoqa/ingest.lock"), description="Lock file that keeps two ingests apart."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ingest.settings import IndexSettings
 # The passages whose sentence vectors a snapshot keeps at most (about 10 kB
 # each): the ones recently searched, not the whole index.
 SENTENCE_CACHE = 2048
-# The passages a snapshot keeps at most (about 2 kB each).
+# The passages (about 2 kB each) and passage vectors (1.5 kB) a snapshot keeps at most.
 PASSAGE_CACHE = 4096
 
 
@@ -58,6 +59,7 @@ class Snapshot:
     documents: dict[str, DocumentRecord]
     _by_document: dict[str, Segment] = field(default_factory=dict, repr=False)
     _vectors: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
+    _embeddings: OrderedDict[str, Any] = field(default_factory=OrderedDict, repr=False)
     _passages: OrderedDict[str, StoredPassage] = field(default_factory=OrderedDict, repr=False)
     _notes: OrderedDict[tuple[str, int], StoredPassage | None] = field(
         default_factory=OrderedDict, repr=False
@@ -102,11 +104,25 @@ class Snapshot:
         return {pid: found[pid] for pid in nearest}
 
     def embeddings(self, passage_ids: Iterable[str]) -> dict[str, Any]:
-        """The passages' own vectors."""
-        found: dict[str, Any] = {}
-        for segment, ids in self._grouped(dict.fromkeys(passage_ids)):
+        """The passages' own vectors; the recently read are kept."""
+        import numpy as np
+
+        wanted = list(dict.fromkeys(passage_ids))
+        with self._lock:
+            found = {pid: self._embeddings[pid] for pid in wanted if pid in self._embeddings}
+            for pid in found:
+                self._embeddings.move_to_end(pid)
+        read: dict[str, Any] = {}
+        for segment, ids in self._grouped(pid for pid in wanted if pid not in found):
             got = segment.passages.get(ids=ids, include=["embeddings"])
-            found.update(zip(got["ids"], got["embeddings"], strict=True))
+            for pid, vector in zip(got["ids"], got["embeddings"], strict=True):
+                read[pid] = np.asarray(vector, dtype=np.float32)
+        if read:
+            found.update(read)
+            with self._lock:
+                self._embeddings.update(read)
+                while len(self._embeddings) > PASSAGE_CACHE:
+                    self._embeddings.popitem(last=False)
         return found
 
     def sentence_vectors(self, passage_ids: Iterable[str]) -> dict[str, Any]:
@@ -222,8 +238,10 @@ class Snapshot:
 class IndexReader:
     """Opens the active generation and follows the registry when ingest switches it.
 
-    `snapshot()` is cheap when nothing changed (one registry read) and is safe
-    to call from several threads.
+    `snapshot()` is safe to call from several threads. It reads the registry
+    at most once every `follow_s` seconds, so a new generation written by
+    another process is served within that time; `invalidate()` (after an
+    ingest in this process, or a collection gone) makes the next call read it.
     """
 
     def __init__(self, settings: IndexSettings, model: ModelRef, dim: int) -> None:
@@ -233,6 +251,7 @@ class IndexReader:
         self._client: Any = None
         self._store: IndexStore | None = None
         self._snapshot: Snapshot | None = None
+        self._read_at = 0.0  # when the registry was last read (monotonic)
         self._lock = threading.Lock()
 
     def _open_store(self) -> IndexStore:
@@ -262,6 +281,9 @@ class IndexReader:
 
     def snapshot(self) -> Snapshot:
         with self._lock:
+            fresh = time.monotonic() - self._read_at < self.settings.follow_s
+            if self._snapshot is not None and fresh:
+                return self._snapshot
             try:
                 store = self._open_store()
                 name = store.active_name()
@@ -277,9 +299,9 @@ class IndexReader:
                 raise IndexNotReadyError(
                     f"{describe(self.settings)} holds no index yet: run `memoqa ingest`"
                 )
-            if self._snapshot is not None and self._snapshot.info.collection == name:
-                return self._snapshot
-            self._snapshot = self._open(store, name)
+            if self._snapshot is None or self._snapshot.info.collection != name:
+                self._snapshot = self._open(store, name)
+            self._read_at = time.monotonic()
             return self._snapshot
 
     def _open(self, store: IndexStore, name: str) -> Snapshot:

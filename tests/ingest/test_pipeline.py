@@ -125,12 +125,26 @@ def test_failure_mid_ingest_leaves_the_previous_index_visible(settings, two_docs
 
 def test_reader_follows_a_new_generation(settings, two_docs, hash_embedder):
     run_ingest(settings, embedder=hash_embedder)
-    reader = IndexReader(settings.index, hash_embedder.ref, hash_embedder.dim)
+    every_time = settings.index.model_copy(update={"follow_s": 0.0})
+    reader = IndexReader(every_time, hash_embedder.ref, hash_embedder.dim)
     first = reader.snapshot()
     assert set(first.documents) == {"weitz-2025-sco", "second-paper"}
     (two_docs / "second.md").write_text(SECOND + "\n## More\n\nA new section.\n")
     run_ingest(settings, embedder=hash_embedder)
     assert reader.snapshot().info.collection != first.info.collection
+
+
+def test_reader_reads_the_registry_once_per_interval(settings, two_docs, hash_embedder):
+    run_ingest(settings, embedder=hash_embedder)
+    reader = IndexReader(
+        settings.index.model_copy(update={"follow_s": 60.0}), hash_embedder.ref, hash_embedder.dim
+    )
+    first = reader.snapshot()
+    (two_docs / "second.md").write_text(SECOND + "\n## More\n\nA new section.\n")
+    second = run_ingest(settings, embedder=hash_embedder)
+    assert reader.snapshot() is first  # trusted for follow_s
+    reader.invalidate()  # what an ingest through the service does
+    assert reader.snapshot().info.collection == second.collection != first.info.collection
 
 
 def test_reader_refuses_an_index_built_with_another_model(settings, hash_embedder):
