@@ -83,6 +83,11 @@ class IndexSettings(_Section):
     def lexical_folder(self) -> Path:
         return self.lexical_path or self.lock_path.parent / "lexical"
 
+    @property
+    def onnx_folder(self) -> Path:
+        """Where the embedding model's ONNX export for questions is kept."""
+        return self.lock_path.parent / "onnx"
+
 
 class EmbeddingSettings(_Section):
     model: str = Field(
@@ -91,6 +96,11 @@ class EmbeddingSettings(_Section):
         "sentence-transformers folder.",
     )
     batch_size: int = Field(default=32, ge=1, le=512, description="Passages embedded per batch.")
+    onnx_queries: bool = Field(
+        default=True,
+        description="Embed questions with the same model exported to ONNX and run on "
+        "onnxruntime (checked at start to give the same vectors); false: torch only.",
+    )
 
 
 class ChunkingSettings(_Section):

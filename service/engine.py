@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.embed import Embedder, load_embedder
+from ingest.embed import Embedder, load_embedder, onnx_queries
 from ingest.errors import MemoqaError
 from ingest.index.reader import IndexReader
 from service.answer.extractive import ExtractiveGenerator
@@ -258,9 +258,10 @@ def preflight(settings: Settings) -> None:
 def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Engine:
     """Load the models and open the index (lazily: a missing index makes the
     service not ready, not dead)."""
-    embedder = embedder or load_embedder(
-        settings.embedding.model, batch_size=settings.embedding.batch_size
-    )
+    if embedder is None:
+        embedder = load_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
+        if settings.embedding.onnx_queries:
+            embedder.queries = onnx_queries(embedder, settings.index.onnx_folder)
     index = IndexReader(settings.index, embedder.ref, embedder.dim)
     retriever = Retriever(index, embedder, Tokenizer())
     generator, checks = make_generator(settings, embedder, retriever)
