@@ -32,6 +32,8 @@ from service.text import Tokenizer
 RRF_K = 60
 # The passages whose terms a lexicon keeps at most.
 TERMS_CACHE = 4096
+# The terms whose rarity a lexicon keeps at most.
+IDF_CACHE = 200_000
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class Lexicon:
         self.index = index
         self.tokenizer = tokenizer
         self._terms: OrderedDict[str, tuple[set[str], set[str]]] = OrderedDict()
+        self._idf: dict[str, float] = {}  # fixed for the generation
         self._lock = threading.Lock()
 
     @property
@@ -140,7 +143,12 @@ class Lexicon:
         return self.index.position
 
     def idf(self, term: str) -> float:
-        return self.index.idf(term)
+        found = self._idf.get(term)
+        if found is None:
+            found = self.index.idf(term)
+            if len(self._idf) < IDF_CACHE:
+                self._idf[term] = found
+        return found
 
     def terms(self, passage: StoredPassage) -> set[str]:
         """The terms a passage is found by (its search text)."""

@@ -92,7 +92,12 @@ class LexicalIndex:
             if meta.get("fingerprint") != stamp:
                 return None
             bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
-            document_of = np.load(folder / "document_of.npy", mmap_mode="r")
+            document_of = np.asarray(np.load(folder / "document_of.npy", mmap_mode="r"))
+            # Plain arrays over the same mapped memory: a numpy memmap makes
+            # every slice an object of its own, which scoring does per term.
+            bm25.scores = {
+                k: np.asarray(v) if isinstance(v, np.memmap) else v for k, v in bm25.scores.items()
+            }
         except (OSError, ValueError, KeyError):
             return None
         return cls(list(meta["ids"]), list(meta["documents"]), document_of, bm25)
