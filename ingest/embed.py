@@ -150,10 +150,10 @@ class Embedder:
 
 class OnnxQueries:
     """A sentence-transformers model of the usual shape (a BERT-like encoder,
-    mean pooling, normalised) exported to ONNX and run on onnxruntime: on 2
-    cores a question costs about 2.5 ms instead of about 9 with torch. Batches
-    of passages gain little, so ingest keeps torch. The export is written once
-    per model fingerprint and reused."""
+    mean pooling, normalised) exported to ONNX and run on onnxruntime, for
+    questions: on 2 cores about half torch's time a question
+    (`tests/bench/embed.py`). The export is written once per model fingerprint
+    and reused."""
 
     def __init__(self, model: Any, path: Path) -> None:
         import onnxruntime

@@ -108,22 +108,31 @@ class Snapshot:
         import numpy as np
 
         wanted = list(dict.fromkeys(passage_ids))
-        with self._lock:
-            found = {pid: self._embeddings[pid] for pid in wanted if pid in self._embeddings}
-            for pid in found:
-                self._embeddings.move_to_end(pid)
+        found = self._recall(self._embeddings, wanted)
         read: dict[str, Any] = {}
         for segment, ids in self._grouped(pid for pid in wanted if pid not in found):
             got = segment.passages.get(ids=ids, include=["embeddings"])
             for pid, vector in zip(got["ids"], got["embeddings"], strict=True):
                 read[pid] = np.asarray(vector, dtype=np.float32)
-        if read:
-            found.update(read)
-            with self._lock:
-                self._embeddings.update(read)
-                while len(self._embeddings) > PASSAGE_CACHE:
-                    self._embeddings.popitem(last=False)
+        self._keep(self._embeddings, read, PASSAGE_CACHE)
+        return found | read
+
+    def _recall(self, cache: OrderedDict[str, Any], wanted: Iterable[str]) -> dict[str, Any]:
+        """What `cache` holds of `wanted`, marked as recently used."""
+        with self._lock:
+            found = {key: cache[key] for key in wanted if key in cache}
+            for key in found:
+                cache.move_to_end(key)
         return found
+
+    def _keep(self, cache: OrderedDict[str, Any], read: dict[str, Any], limit: int) -> None:
+        """Add what was just read to `cache`, dropping the least recently used past `limit`."""
+        if not read:
+            return
+        with self._lock:
+            cache.update(read)
+            while len(cache) > limit:
+                cache.popitem(last=False)
 
     def sentence_vectors(self, passage_ids: Iterable[str]) -> dict[str, Any]:
         """The vectors of these passages' quotable units (sentences, list lines),
@@ -159,8 +168,7 @@ class Snapshot:
         recently read are kept."""
         if not ids:
             return []
-        with self._lock:
-            by_id = {pid: self._passages[pid] for pid in ids if pid in self._passages}
+        by_id = self._recall(self._passages, ids)
         read: dict[str, StoredPassage] = {}
         for segment, missing in self._grouped(p for p in dict.fromkeys(ids) if p not in by_id):
             got = segment.passages.get(ids=missing, include=["documents", "metadatas"])
@@ -169,12 +177,8 @@ class Snapshot:
                 (str(meta["passage_id"]), StoredPassage.from_record(doc, meta))
                 for doc, meta in records
             )
-        if read:
-            by_id.update(read)
-            with self._lock:
-                self._passages.update(read)
-                while len(self._passages) > PASSAGE_CACHE:
-                    self._passages.popitem(last=False)
+        self._keep(self._passages, read, PASSAGE_CACHE)
+        by_id.update(read)
         return [by_id[i] for i in ids if i in by_id]
 
     def passages(self) -> list[StoredPassage]:
