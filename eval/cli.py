@@ -182,9 +182,9 @@ def _build_judge(settings: EvalSettings) -> Any:
 def _build_embeddings(settings: EvalSettings) -> Any:
     from ragas.embeddings import LlamaIndexEmbeddingsWrapper
 
-    from ingest.embed import load_embedder
+    from ingest.settings import load_configured_embedder
 
-    return LlamaIndexEmbeddingsWrapper(load_embedder(settings.embedding.model).model)
+    return LlamaIndexEmbeddingsWrapper(load_configured_embedder(settings).model)
 
 
 def _run(

@@ -23,7 +23,7 @@ from typing import Any
 
 from ingest.chunk import CHUNKER_VERSION, Passage, chunk_document, quotable_units, search_text
 from ingest.corpus import ExtractionCache, SourceDocument, load_corpus
-from ingest.embed import Embedder, ModelRef, load_embedder, resolve_model
+from ingest.embed import Embedder, ModelRef, resolve_model
 from ingest.errors import (
     CorpusError,
     IndexMismatchError,
@@ -42,7 +42,7 @@ from ingest.index.records import (
 )
 from ingest.index.store import IndexStore, connect, forget_clients, iter_records
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
-from ingest.settings import IngestSettings
+from ingest.settings import IngestSettings, load_configured_embedder
 from ingest.text import plain_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -493,14 +493,17 @@ def _embed_missing(
         return vectors
     if embedder is None:
         notify("loading embedding model", 0, 1)
-        embedder = load_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
-    batch = settings.embedding.batch_size
-    for start in range(0, len(pending), batch):
-        chunk = pending[start : start + batch]
+        embedder = load_configured_embedder(settings)
+    # Texts of like length share a batch: less padding to encode. Progress is
+    # told every few batches (an embedder may run several batches at once).
+    pending = sorted(pending, key=lambda p: len(p.text))
+    step = settings.embedding.batch_size * 32
+    for start in range(0, len(pending), step):
+        chunk = pending[start : start + step]
         embedded = embedder.embed_texts([p.text for p in chunk])
         for p, vector in zip(chunk, embedded, strict=True):
             (vectors.units if p.unit else vectors.passages)[p.record_id] = vector
-        notify("embedding passages", min(start + batch, len(pending)), len(pending))
+        notify("embedding passages", min(start + step, len(pending)), len(pending))
     return vectors
 
 

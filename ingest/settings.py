@@ -11,9 +11,13 @@ Read it through `get_settings()`; nothing builds it at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from ingest.embed import Embedder
 
 
 class _Section(BaseModel):
@@ -74,6 +78,11 @@ class IndexSettings(_Section):
         description="Folder of the lexical (BM25) index saved with each generation, read "
         "memory-mapped by the service; unset means `lexical` beside the lock file.",
     )
+    onnx_path: Path | None = Field(
+        default=None,
+        description="Folder of the embedding model's ONNX export (made once per model and "
+        "onnxruntime version, shareable by indexes); unset means `onnx` beside the lock file.",
+    )
 
     @property
     def extracted_folder(self) -> Path:
@@ -85,8 +94,8 @@ class IndexSettings(_Section):
 
     @property
     def onnx_folder(self) -> Path:
-        """Where the embedding model's ONNX export for questions is kept."""
-        return self.lock_path.parent / "onnx"
+        """Where the embedding model's ONNX export is kept."""
+        return self.onnx_path or self.lock_path.parent / "onnx"
 
 
 class EmbeddingSettings(_Section):
@@ -95,12 +104,29 @@ class EmbeddingSettings(_Section):
         description="A packaged model name (see ingest.embed.PACKAGED_MODELS) or a local "
         "sentence-transformers folder.",
     )
-    batch_size: int = Field(default=32, ge=1, le=512, description="Passages embedded per batch.")
-    onnx_queries: bool = Field(
-        default=True,
-        description="Embed questions with the same model exported to ONNX and run on "
-        "onnxruntime (checked at start to give the same vectors); false: torch only.",
+    batch_size: int = Field(
+        default=4,
+        ge=1,
+        le=512,
+        description="Texts embedded per batch (ingest sorts them by length first; on 2 "
+        "cores small batches of like length embed fastest).",
     )
+    runtime: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="What runs the model: onnx (its ONNX export on onnxruntime, made and "
+        "checked against torch once, then used for passages and questions) or torch.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _onnx_queries(cls, data: Any) -> Any:
+        """The earlier switch `onnx_queries=false` still means torch."""
+        if isinstance(data, dict) and "onnx_queries" in data:
+            data = dict(data)
+            wanted = str(data.pop("onnx_queries")).strip().lower()
+            if wanted in {"false", "0", "no", "off"}:
+                data.setdefault("runtime", "torch")
+        return data
 
 
 class ChunkingSettings(_Section):
@@ -131,3 +157,13 @@ class IngestSettings(_EnvSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+
+
+def load_configured_embedder(settings: IngestSettings) -> Embedder:
+    """The embedding model the settings name, on the runtime they name."""
+    from ingest.embed import load_embedder
+
+    onnx = settings.index.onnx_folder if settings.embedding.runtime == "onnx" else None
+    return load_embedder(
+        settings.embedding.model, batch_size=settings.embedding.batch_size, onnx_folder=onnx
+    )

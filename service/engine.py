@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ingest.embed import Embedder, load_embedder, onnx_queries
+from ingest.embed import Embedder
 from ingest.errors import MemoqaError
 from ingest.index.reader import IndexReader
+from ingest.settings import load_configured_embedder
 from service.answer.extractive import ExtractiveGenerator
 from service.answer.gate import Checks
 from service.answer.pipeline import answer_events, answer_question
@@ -259,9 +260,7 @@ def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Eng
     """Load the models and open the index (lazily: a missing index makes the
     service not ready, not dead)."""
     if embedder is None:
-        embedder = load_embedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
-        if settings.embedding.onnx_queries:
-            embedder.queries = onnx_queries(embedder, settings.index.onnx_folder)
+        embedder = load_configured_embedder(settings)
     index = IndexReader(settings.index, embedder.ref, embedder.dim)
     retriever = Retriever(index, embedder, Tokenizer())
     generator, checks = make_generator(settings, embedder, retriever)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakes import fake_embedder
-from support import MEMO, ROOT
+from support import MEMO, ONNX, ROOT
 
 from ingest.embed import Embedder
 from service.settings import Settings
@@ -50,7 +50,11 @@ def corpus_dir(tmp_path: Path) -> Path:
 def make_settings(tmp_path: Path, manifest: Path, **sections: dict[str, object]) -> Settings:
     data: dict[str, dict[str, object]] = {
         "corpus": {"manifest": manifest},
-        "index": {"path": tmp_path / "index", "lock_path": tmp_path / "ingest.lock"},
+        "index": {
+            "path": tmp_path / "index",
+            "lock_path": tmp_path / "ingest.lock",
+            "onnx_path": ONNX,
+        },
         # Unit and integration tests answer without the language model; the
         # end-to-end tests run the configured default (the packaged model).
         "answer": {"generator": "extractive"},
@@ -72,6 +76,15 @@ def hash_embedder() -> Embedder:
 
 @pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
+    """The packaged model as the product runs it (its ONNX export)."""
+    from ingest.embed import load_embedder
+
+    return load_embedder("all-MiniLM-L6-v2", onnx_folder=ONNX)
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The packaged model on torch, what the ONNX export is checked against."""
     from ingest.embed import load_embedder
 
     return load_embedder("all-MiniLM-L6-v2")

@@ -18,6 +18,8 @@ BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 MEMO = ROOT / "corpus" / "weitz-2025-sino-russian-interactions-sco.md"
 MANIFEST = ROOT / "corpus" / "manifest.json"
+# The embedding model's ONNX export, made once and shared by every test's index.
+ONNX = ROOT / ".memoqa" / "onnx"
 
 
 def free_port() -> int:
@@ -33,6 +35,7 @@ def memoqa_env(tmp: Path, manifest: Path, **extra: str) -> dict[str, str]:
             "MEMOQA_CORPUS__MANIFEST": str(manifest),
             "MEMOQA_INDEX__PATH": str(tmp / "index"),
             "MEMOQA_INDEX__LOCK_PATH": str(tmp / "ingest.lock"),
+            "MEMOQA_INDEX__ONNX_PATH": str(ONNX),
         }
     )
     env.update(extra)

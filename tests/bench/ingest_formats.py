@@ -19,13 +19,13 @@ from formats import memo_as
 from support import MEMO
 
 from ingest.corpus import extract, format_of
-from ingest.embed import load_embedder
 from ingest.pipeline import run_ingest
+from ingest.settings import load_configured_embedder
 from service.settings import Settings
 
 
 def main() -> None:
-    embedder = load_embedder("all-MiniLM-L6-v2")
+    embedder = load_configured_embedder(Settings())
     with tempfile.TemporaryDirectory(prefix="memoqa-bench-") as tmp:
         folder = Path(tmp)
         made = folder / "made"

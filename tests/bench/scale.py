@@ -287,6 +287,8 @@ def measure(factor: int, work: Path, duration: float, copies: int, reuse: bool =
         "MEMOQA_CORPUS__MANIFEST": str(work / "corpus" / "manifest.json"),
         "MEMOQA_INDEX__PATH": str(work / "index"),
         "MEMOQA_INDEX__LOCK_PATH": str(work / "ingest.lock"),
+        # The embedding model's ONNX export, made once (as `make run` makes it).
+        "MEMOQA_INDEX__ONNX_PATH": str(ROOT / ".memoqa" / "onnx"),
         "MEMOQA_ANSWER__GENERATOR": "extractive",
         "MEMOQA_SECURITY__RATE_PER_MINUTE": "100000",
         "MEMOQA_SECURITY__BURST": "100000",
