@@ -19,7 +19,7 @@ from service.answer.pipeline import answer_events, answer_question
 from service.answer.types import AnswerResult, DoneEvent, Generator, TextEvent
 from service.errors import DocumentNotFoundError
 from service.followup import Turn, standalone_question
-from service.retrieve import Retriever, SearchResult
+from service.retrieve import RetrievalOptions, Retriever, SearchResult
 from service.settings import Settings
 from service.text import Tokenizer
 
@@ -262,6 +262,7 @@ def build_engine(settings: Settings, *, embedder: Embedder | None = None) -> Eng
     if embedder is None:
         embedder = load_configured_embedder(settings)
     index = IndexReader(settings.index, embedder.ref, embedder.dim)
-    retriever = Retriever(index, embedder, Tokenizer())
+    options = RetrievalOptions(paper_scope=settings.retrieval.paper_scope)
+    retriever = Retriever(index, embedder, Tokenizer(), options=options)
     generator, checks = make_generator(settings, embedder, retriever)
     return Engine(settings, embedder, index, retriever, generator, checks)

@@ -34,6 +34,10 @@ RRF_K = 60
 TERMS_CACHE = 4096
 # The terms whose rarity a lexicon keeps at most.
 IDF_CACHE = 200_000
+# A paper the lexical ranking puts first, holding fewer dense candidates than
+# this, has this many of its own nearest passages reranked too.
+PAPER_FLOOR = 3
+PAPER_NEAREST = 10
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class RetrievalOptions:
     rerank: bool = True
     diversity: float = 0.8  # token Jaccard at or above which a passage is a near-duplicate
     companions: bool = True
+    # The paper a question's names point to has its own nearest passages reranked.
+    paper_scope: bool = True
     # An endnote matched by the claim it supports lends its score to the passage
     # that makes the claim, and ranks a little below it unless a source is asked for.
     endnote_discount: float = 0.9
@@ -194,6 +200,14 @@ class Lexicon:
     def in_documents(self, documents: frozenset[str]) -> np.ndarray:
         return self.index.in_documents(documents)
 
+    @property
+    def papers(self) -> int:
+        return len(self.index.documents)
+
+    def paper_of(self, passage_id: str) -> str | None:
+        i = self.index.position.get(passage_id)
+        return None if i is None else self.index.documents[int(self.index.document_of[i])]
+
     def scores(self, terms: list[str]) -> np.ndarray:
         return self.index.scores(terms)
 
@@ -335,6 +349,9 @@ class Retriever:
             for rank, pid in enumerate(ranking):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
         candidates = sorted(fused, key=fused.__getitem__, reverse=True)[:n]
+        if opt.paper_scope and opt.rerank and opt.dense and lexical_top:
+            own = self._lexical_papers_own(lexical, bm25, dense, lexical_top[0])
+            candidates += [pid for pid in own if pid not in candidates]
         passages = {p.id: p for p in snapshot.get(candidates)}
         if opt.rerank:
             citing = [
@@ -351,6 +368,25 @@ class Retriever:
             for pid, emb in snapshot.embeddings(missing).items():
                 dense[pid] = float(np.dot(np.asarray(emb, dtype=np.float32), vector))
         return _Pool(candidates, passages, dense, bm25, fused)
+
+    def _lexical_papers_own(
+        self, lexical: Lexicon, bm25: np.ndarray, dense: dict[str, float], lexical_first: str
+    ) -> list[str]:
+        """The lexically best passages of the paper the lexical ranking puts first,
+        when the dense candidates hold few of its passages: in a library of papers
+        alike (editions, translations, a series on one subject), other papers'
+        copies of the same passages can fill the dense candidates, while the
+        question's names say which paper it asks about."""
+        paper = lexical.paper_of(lexical_first)
+        if paper is None or lexical.papers < 2:
+            return []
+        if self.documents is not None and paper not in self.documents:
+            return []
+        held = sum(1 for pid in dense if lexical.paper_of(pid) == paper)
+        if held >= PAPER_FLOOR:
+            return []
+        mine = bm25 * lexical.in_documents(frozenset({paper}))
+        return [lexical.ids[i] for i in np.argsort(-mine)[:PAPER_NEAREST] if mine[i] > 0]
 
     def _fold_endnotes(self, hits: list[Hit], query: Query) -> list[Hit]:
         by_id = {h.passage.id: h for h in hits}

@@ -28,6 +28,12 @@ class RetrievalSettings(_Section):
     search_k: int = Field(
         default=10, ge=1, le=50, description="Default number of /v1/search results."
     )
+    paper_scope: bool = Field(
+        default=True,
+        description="In a library of several papers, the paper the lexical ranking puts "
+        "first also has its best passages reranked when the dense candidates hold few of "
+        "them (papers alike can fill the dense candidates with their copies of a passage).",
+    )
 
 
 class AnswerSettings(_Section):
