@@ -195,10 +195,9 @@ class OnnxEncoder:
     model's own fast tokenizer (the `tokenizers` package): no torch.
 
     A call (a question, a batch) runs on all cores. Many batches (`encode`,
-    ingest) run one per core at once, each on a session of one thread: on 2
-    cores that embedded the memo's texts about 1.25 times as fast as one
-    session of two threads (`tests/bench/embed.py`). Those sessions are made on
-    the first such call."""
+    ingest) run one per core at once, each on a session of one thread (small
+    matrices gain little from a second thread); those sessions are made on the
+    first such call. `tests/bench/embed.py` measures both against torch."""
 
     def __init__(self, model_path: Path, tokenizer_path: Path, max_length: int) -> None:
         from tokenizers import Tokenizer
