@@ -105,7 +105,7 @@ class Embedder:
     embedded together, in one pass, by whichever of them gets the model first
     (a pass over ten short questions costs little more than over one), where
     the model embeds a question as it embeds any text (`batches_queries`).
-    `runtime` says what runs the model: "onnx" (onnxruntime) or "torch".
+    `runtime` says what runs the model: "onnx" (an `OnnxEncoder`) or "torch".
     """
 
     def __init__(
@@ -114,7 +114,6 @@ class Embedder:
         model: BaseEmbedding | None,
         dim: int,
         *,
-        runtime: str = "torch",
         encoder: OnnxEncoder | None = None,
         batch_size: int = 4,
     ) -> None:
@@ -123,11 +122,15 @@ class Embedder:
         self.encoder = encoder
         self.batch_size = batch_size
         self.dim = dim
-        self.runtime = runtime
-        self.batches_queries = False
+        # A model on onnxruntime embeds a question as any text (checked at export).
+        self.batches_queries = encoder is not None
         self._lock = threading.Lock()
         self._waiting: list[_Waiting] = []
         self._waiting_lock = threading.Lock()
+
+    @property
+    def runtime(self) -> str:
+        return "torch" if self.encoder is None else "onnx"
 
     @property
     def model(self) -> BaseEmbedding:
@@ -394,16 +397,12 @@ def _checked_onnx(ref: ModelRef, folder: Path, batch_size: int) -> Embedder | No
         if version is None or record.get("onnxruntime") != version:
             return None
         encoder = OnnxEncoder(export.model, export.tokenizer, int(record["max_length"]))
-        embedder = Embedder(
-            ref, None, int(record["dim"]), runtime="onnx", encoder=encoder, batch_size=batch_size
-        )
+        return Embedder(ref, None, int(record["dim"]), encoder=encoder, batch_size=batch_size)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged export is made again from the model
         log.warning("the ONNX export in %s cannot be used (%s); exporting it again", folder, exc)
         return None
-    embedder.batches_queries = True
-    return embedder
 
 
 def export_onnx(embedder: Embedder, folder: Path) -> Embedder | None:
@@ -435,19 +434,17 @@ def export_onnx(embedder: Embedder, folder: Path) -> Embedder | None:
     if worst < 1 - 1e-3:
         log.warning("embedding stays on torch: the ONNX export differs (cosine %.5f)", worst)
         return None
-    record = {"onnxruntime": version, "max_length": max_length, "dim": embedder.dim}
+    record = {
+        "onnxruntime": version,
+        "max_length": max_length,
+        "dim": embedder.dim,
+        "worst_cosine": worst,
+    }
     with _written_whole(export.record) as partial:
-        partial.write_text(json.dumps({**record, "worst_cosine": worst}, indent=2))
-    fast = Embedder(
-        embedder.ref,
-        None,
-        embedder.dim,
-        runtime="onnx",
-        encoder=encoder,
-        batch_size=embedder.batch_size,
+        partial.write_text(json.dumps(record, indent=2))
+    return Embedder(
+        embedder.ref, None, embedder.dim, encoder=encoder, batch_size=embedder.batch_size
     )
-    fast.batches_queries = True
-    return fast
 
 
 def load_embedder(name: str, *, batch_size: int = 4, onnx_folder: Path | None = None) -> Embedder:

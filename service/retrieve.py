@@ -35,7 +35,7 @@ TERMS_CACHE = 4096
 # The terms whose rarity a lexicon keeps at most.
 IDF_CACHE = 200_000
 # A paper the lexical ranking puts first, holding fewer dense candidates than
-# this, has this many of its own nearest passages reranked too.
+# this, has this many of its lexically best passages reranked too.
 PAPER_FLOOR = 3
 PAPER_NEAREST = 10
 
@@ -47,7 +47,7 @@ class RetrievalOptions:
     rerank: bool = True
     diversity: float = 0.8  # token Jaccard at or above which a passage is a near-duplicate
     companions: bool = True
-    # The paper a question's names point to has its own nearest passages reranked.
+    # The paper a question's names point to has its lexically best passages reranked.
     paper_scope: bool = True
     # An endnote matched by the claim it supports lends its score to the passage
     # that makes the claim, and ranks a little below it unless a source is asked for.
