@@ -82,9 +82,10 @@ def _rerank_score(
 ) -> float:
     """A passage's relevance in [0, 1]: its best sentence, itself, the concepts it
     names and the quoted phrases it holds, weighted."""
-    phrases = [p.lower() for p in query.phrases]
-    text = re.sub(r"\s+", " ", passage.text.lower())
-    phrase = sum(p in text for p in phrases) / len(phrases) if phrases else 0.0
+    phrase = 0.0
+    if query.phrases:
+        text = re.sub(r"\s+", " ", passage.text.lower())
+        phrase = sum(p.lower() in text for p in query.phrases) / len(query.phrases)
     score = (
         opt.w_sentence * max(best_sentence, cosine, 0.0)
         + opt.w_passage * max(cosine, 0.0)
@@ -131,7 +132,7 @@ class SearchResult:
 class Lexicon:
     """A generation's lexical index (BM25, saved at ingest and read memory-mapped)
     with what a query weighs besides: the rarity of terms and the terms of the
-    passages it ranks, tokenized when first needed (the recently used kept)."""
+    passages it ranks, tokenized when first needed (the latest kept)."""
 
     def __init__(self, index: LexicalIndex, tokenizer: Tokenizer) -> None:
         self.index = index
@@ -167,11 +168,12 @@ class Lexicon:
         return self._tokens(passage)[1]
 
     def _tokens(self, passage: StoredPassage) -> tuple[set[str], set[str]]:
-        with self._lock:
-            found = self._terms.get(passage.id)
-            if found is not None:
-                self._terms.move_to_end(passage.id)
-                return found
+        # A hit takes no lock: every search reads dozens of passages, and a lock
+        # taken for each of them is where concurrent searches queued. The oldest
+        # entries go first when the cache is full.
+        found = self._terms.get(passage.id)
+        if found is not None:
+            return found
         found = (set(self.tokenizer(passage.search_text())), set(self.tokenizer(passage.text)))
         with self._lock:
             self._terms[passage.id] = found

@@ -3,7 +3,6 @@ and sentence vectors, its documents), reopened when ingest switches generations.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -84,22 +83,24 @@ class Snapshot:
         self, vector: Sequence[float], n: int, documents: frozenset[str] | None = None
     ) -> dict[str, float]:
         """The n passages nearest to `vector` (of `documents`, when given), with
-        their cosine similarity, nearest first; each segment is queried through
-        llama-index's Chroma store, the one ingest wrote it with."""
-        from llama_index.core.vector_stores.types import VectorStoreQuery
-        from llama_index.vector_stores.chroma import ChromaVectorStore
-
+        their cosine similarity, nearest first. Each segment's collection is asked
+        for ids and distances only: the passages' text and metadata come from
+        the snapshot, so reading them again (and making nodes of them) is waste."""
         found: dict[str, float] = {}
         for segment in self.segments:
             if documents is not None and not documents & segment.documents:
                 continue
-            query = VectorStoreQuery(query_embedding=list(vector), similarity_top_k=n)
             where = segment.where(documents)
-            store = ChromaVectorStore(chroma_collection=segment.passages)
-            result = store.query(query, **({"where": where} if where else {}))
-            # The store reports exp(-distance); with cosine distance that is exp(cos - 1).
-            for node, sim in zip(result.nodes or [], result.similarities or [], strict=True):
-                found[node.node_id] = 1.0 + math.log(max(sim, 1e-12))
+            result = segment.passages.query(
+                query_embeddings=[list(vector)],
+                n_results=n,
+                include=["distances"],
+                **({"where": where} if where else {}),
+            )
+            distances = (result["distances"] or [[]])[0]
+            # The collections use cosine distance: 1 - cosine similarity.
+            for pid, distance in zip(result["ids"][0], distances, strict=True):
+                found[pid] = 1.0 - float(distance)
         nearest = sorted(found, key=found.__getitem__, reverse=True)[:n]
         return {pid: found[pid] for pid in nearest}
 

@@ -178,3 +178,25 @@ def test_a_failed_ingest_leaves_no_segment_behind(settings, corpus_dir, hash_emb
     store = store_of(settings)
     assert store.active_name() == first.collection
     assert store.segments() == list(store.info(first.collection).segments)
+
+
+def test_a_query_gives_each_passage_its_cosine_nearest_first_across_segments(
+    settings, corpus_dir, hash_embedder
+):
+    write_papers(corpus_dir, [1, 2])
+    run_ingest(settings, embedder=hash_embedder)
+    write_papers(corpus_dir, [1, 2, 3])
+    run_ingest(settings, embedder=hash_embedder)
+    snapshot = snapshot_of(settings, hash_embedder)
+    assert len(snapshot.segments) == 2
+    vector = np.asarray(hash_embedder.embed_query("grain exports in the spring"), dtype=np.float32)
+    found = snapshot.query(vector.tolist(), 5)
+    stored = snapshot.embeddings(found)
+    for pid, similarity in found.items():
+        v = stored[pid]
+        cosine = float(v @ vector / (np.linalg.norm(v) * np.linalg.norm(vector)))
+        assert similarity == pytest.approx(cosine, abs=1e-5)
+    assert list(found.values()) == sorted(found.values(), reverse=True)
+    everything = snapshot.query(vector.tolist(), 10_000)
+    assert list(found) == list(everything)[:5]
+    assert {snapshot.get([pid])[0].document_id for pid in everything} >= {"paper-1", "paper-3"}
