@@ -26,7 +26,7 @@ from ingest.embed import Embedder
 from ingest.index.lexical import LexicalIndex, open_generation
 from ingest.index.reader import IndexReader, Snapshot
 from ingest.index.records import StoredPassage
-from service.query import Query, analyse
+from service.query import Concept, Query, analyse
 from service.text import Tokenizer
 
 RRF_K = 60
@@ -139,6 +139,7 @@ class Lexicon:
         self.tokenizer = tokenizer
         self._terms: OrderedDict[str, tuple[set[str], set[str]]] = OrderedDict()
         self._idf: dict[str, float] = {}  # fixed for the generation
+        self._weights: dict[Concept, float] = {}  # likewise
         self._lock = threading.Lock()
 
     @property
@@ -184,20 +185,28 @@ class Lexicon:
     def coverage(self, query: Query | list[str], terms: set[str]) -> float:
         """Share of the question's concepts (weighted by rarity) that `terms` names."""
         if isinstance(query, list):
-            from service.query import Concept
-
             concepts = [Concept((frozenset([t]),)) for t in dict.fromkeys(query)]
         else:
             concepts = query.concepts
         total = covered = 0.0
         for concept in concepts:
-            weight = max(
-                sum(self.idf(t) for t in alt) / max(len(alt), 1) for alt in concept.alternatives
-            )
+            weight = self._weight(concept)
             total += weight
             if concept.covered_by(terms):
                 covered += weight
         return covered / total if total > 0 else 0.0
+
+    def _weight(self, concept: Concept) -> float:
+        """A concept's rarity: that of its rarest spelling (fixed for the generation,
+        and asked for every passage a search ranks)."""
+        found = self._weights.get(concept)
+        if found is None:
+            found = max(
+                sum(self.idf(t) for t in alt) / max(len(alt), 1) for alt in concept.alternatives
+            )
+            if len(self._weights) < IDF_CACHE:
+                self._weights[concept] = found
+        return found
 
     def in_documents(self, documents: frozenset[str]) -> np.ndarray:
         return self.index.in_documents(documents)
