@@ -665,8 +665,9 @@ def _open_or_repair(
 def _write_passages(
     collection: Any, items: list[PassageToWrite], vectors: _Vectors, notify: ProgressFn
 ) -> None:
-    """Passages go in through llama-index's Chroma store, the one the service queries
-    them with, so the records carry the node layout it reads."""
+    """Passages go in through llama-index's Chroma store, so the records carry its
+    node layout and any llama-index reader can load them (the service's search asks
+    Chroma for ids and distances only)."""
     from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 

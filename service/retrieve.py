@@ -1,6 +1,6 @@
 """Retrieval in stages, each of which can be switched off:
 
-1. candidates: dense (the packaged embedder, Chroma through llama-index) and
+1. candidates: dense (the packaged embedder; Chroma's nearest neighbours, ids and distances) and
    lexical (BM25 over the same passages' search text), fused by reciprocal rank;
 2. rerank: each candidate scored by its best-matching sentence (sentence
    embeddings stored at ingest), its own similarity, the rarity-weighted share
