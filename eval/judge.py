@@ -98,20 +98,14 @@ class Judge:
             if len(asked) > 1 and many is not None:
                 answers = many(asked, self.max_tokens)
             else:
-                answers = [self._one(messages, schema) for messages, schema in asked]
+                answers = [
+                    _answer_or_error(self.backend, request, self.max_tokens) for request in asked
+                ]
             self.seconds += time.perf_counter() - started
             self.calls += len(asked)
             for i, answer in zip(missing, answers, strict=True):
                 replies[i] = self._checked(keys[i], requests[i][1], answer)
         return [r if r is not None else JudgeError("no reply") for r in replies]
-
-    def _one(
-        self, messages: list[dict[str, str]], schema: dict[str, Any] | None
-    ) -> str | JudgeError:
-        try:
-            return self.backend.complete(messages, schema, self.max_tokens)
-        except JudgeError as exc:
-            return exc
 
     def _checked(
         self, key: str, schema: dict[str, Any] | None, reply: str | JudgeError
@@ -175,6 +169,14 @@ class _Backend(t.Protocol):
     ) -> str: ...
 
 
+def _answer_or_error(backend: _Backend, request: Request, max_tokens: int) -> str | JudgeError:
+    """One request's reply, or the JudgeError that stands for it."""
+    try:
+        return backend.complete(request[0], request[1], max_tokens)
+    except JudgeError as exc:
+        return exc
+
+
 class LocalBackend:
     """The packaged model in this process (llama.cpp, schema-constrained);
     several constrained judgements are decoded together (`batch` sequences)."""
@@ -222,12 +224,9 @@ class LocalBackend:
                         if answer.finish_reason == "length"
                         else answer.text
                     )
-        for i, (messages, schema) in enumerate(requests):
+        for i, request in enumerate(requests):
             if replies[i] is None:
-                try:
-                    replies[i] = self.complete(messages, schema, max_tokens)
-                except JudgeError as exc:
-                    replies[i] = exc
+                replies[i] = _answer_or_error(self, request, max_tokens)
         return [r if r is not None else JudgeError("no reply") for r in replies]
 
     def complete(
@@ -265,14 +264,10 @@ class OpenAIBackend:
         """The requests sent at once: a serving endpoint batches them itself."""
         from concurrent.futures import ThreadPoolExecutor
 
-        def one(request: Request) -> str | JudgeError:
-            try:
-                return self.complete(request[0], request[1], max_tokens)
-            except JudgeError as exc:
-                return exc
-
         with ThreadPoolExecutor(max_workers=len(requests)) as pool:
-            return list(pool.map(one, requests))
+            return list(
+                pool.map(lambda request: _answer_or_error(self, request, max_tokens), requests)
+            )
 
     def complete(
         self, messages: list[dict[str, str]], schema: dict[str, Any] | None, max_tokens: int

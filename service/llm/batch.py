@@ -50,6 +50,10 @@ class _Sequence:
     tokens: list[int]
     finish: str | None = None
 
+    @property
+    def longest_stop(self) -> int:
+        return max((len(stop) for stop in self.stop), default=0)
+
 
 def _common_prefix(lists: list[list[int]]) -> int:
     first = lists[0]
@@ -173,18 +177,12 @@ class BatchedChat:
         index = -1
         for offset in range(0, len(tokens), self.n_batch):
             chunk = tokens[offset : offset + self.n_batch]
-            b = self._batch.batch
+            last = last_logits and offset + len(chunk) == len(tokens)
             for i, token in enumerate(chunk):
-                b.token[i] = token
-                b.pos[i] = start + offset + i
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = seq
-                b.logits[i] = False
-            b.n_tokens = len(chunk)
-            if last_logits and offset + len(chunk) == len(tokens):
-                b.logits[len(chunk) - 1] = True
+                self._put(i, token, start + offset + i, seq, logits=last and i == len(chunk) - 1)
+            if last:
                 index = len(chunk) - 1
-            self._ctx.decode(self._batch)
+            self._decode(len(chunk))
         return index
 
     def _write(self, sequences: list[_Sequence]) -> None:
@@ -193,17 +191,24 @@ class BatchedChat:
             active = [(seq, s) for seq, s in enumerate(sequences) if s.finish is None]
             if not active:
                 return
-            b = self._batch.batch
             for i, (seq, s) in enumerate(active):
-                b.token[i] = s.tokens[-1]
-                b.pos[i] = len(s.prompt) + len(s.tokens) - 1
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = seq
-                b.logits[i] = True
-            b.n_tokens = len(active)
-            self._ctx.decode(self._batch)
+                self._put(i, s.tokens[-1], len(s.prompt) + len(s.tokens) - 1, seq, logits=True)
+            self._decode(len(active))
             for i, (_, s) in enumerate(active):
                 self._accept(s, s.sampler.sample(self._ctx, i))
+
+    def _put(self, i: int, token: int, pos: int, seq: int, *, logits: bool) -> None:
+        """Place a token of one sequence at slot `i` of the batch."""
+        b = self._batch.batch
+        b.token[i] = token
+        b.pos[i] = pos
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = seq
+        b.logits[i] = logits
+
+    def _decode(self, n_tokens: int) -> None:
+        self._batch.batch.n_tokens = n_tokens
+        self._ctx.decode(self._batch)
 
     def _accept(self, s: _Sequence, token: int) -> None:
         """Record a sampled token, or end the sequence as `create_completion` does."""
@@ -213,7 +218,10 @@ class BatchedChat:
             s.finish = "stop"
             return
         s.tokens.append(token)
-        text = self.llama.detokenize(s.tokens, prev_tokens=s.prompt)
+        # A stop string that has just appeared lies within the last few tokens
+        # (each token is at least a byte): only those are read back.
+        tail = s.tokens[-(s.longest_stop + 1) :]
+        text = self.llama.detokenize(tail, prev_tokens=s.prompt + s.tokens[: -len(tail)])
         if any(stop in text for stop in s.stop):
             s.finish = "stop"
         elif len(s.tokens) >= s.request.max_tokens:
