@@ -75,6 +75,18 @@ redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(now[2]) / 1e6, ARGV[3])
 return 1
 """
 
+# Read a conversation's turns and, if it exists, touch it: KEYS[1] its turns,
+# KEYS[2] the index by last use; ARGV ttl in milliseconds, id.
+_READ_TURNS = """
+local turns = redis.call('LRANGE', KEYS[1], 0, -1)
+if #turns > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(now[2]) / 1e6, ARGV[2])
+end
+return turns
+"""
+
 
 class RedisState:
     """A connection pool to the Redis server at `url` (redis://host:port/db)."""
@@ -93,6 +105,7 @@ class RedisState:
         self._spend = self.client.register_script(_SPEND)
         self._take_slot = self.client.register_script(_TAKE_SLOT)
         self._add_turns = self.client.register_script(_ADD_TURNS)
+        self._read_turns = self.client.register_script(_READ_TURNS)
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -158,16 +171,10 @@ class RedisConversations:
         return cid
 
     def history(self, cid: str) -> list[Turn]:
-        client = self.state.client
-        key = self._turns_key(cid)
         with self.state.reachable():
-            pipe = client.pipeline(transaction=True)
-            pipe.lrange(key, 0, -1)
-            pipe.pexpire(key, self._ttl_ms())
-            raw, _ = pipe.execute()
-            if raw:
-                (seconds, micros) = client.time()
-                client.zadd(self._index, {cid: seconds + micros / 1e6})
+            raw = self.state._read_turns(
+                keys=[self._turns_key(cid), self._index], args=[self._ttl_ms(), cid]
+            )
         if not raw:
             raise ConversationNotFound(
                 f"no conversation '{cid[:40]}' (it may have expired after "
