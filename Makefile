@@ -57,7 +57,8 @@ eval-ci: install
 	tests/offline.sh sh -c '$(BIN)/memoqa ingest && $(BIN)/memoqa eval validate && \
 		$(BIN)/memoqa eval --profile ci --baseline eval/baseline.json'
 
-# Every question judged (about 70 min on 2 cores with the offline judge); writes the report.
+# Every question judged; writes eval/runs/full/. With the offline judge on 2 cores this
+# takes hours (about 45 s of judging a question); --judge-url takes a faster judge.
 eval-full: install
 	$(BIN)/memoqa ingest
 	$(BIN)/memoqa eval --profile full --baseline eval/baseline.json
