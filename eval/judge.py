@@ -126,10 +126,15 @@ class JudgeBatcher:
     """Judge calls from concurrent ragas jobs, gathered: once every running job
     waits on the judge, they are asked together in one batch."""
 
+    # A job may await something other than the judge (a timeout, another job):
+    # calls waiting this long are asked without it.
+    MAX_WAIT_S = 0.1
+
     def __init__(self, judge: Judge) -> None:
         self.judge = judge
         self.active = 0
         self.pending: list[tuple[Request, asyncio.Future[str]]] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def join(self, jobs: int = 1) -> None:
         """Jobs that will ask the judge, counted before any of them starts."""
@@ -144,10 +149,19 @@ class JudgeBatcher:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending.append(((messages, schema), future))
         self._flush_when_all_wait()
+        if self.pending and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.MAX_WAIT_S, self._flush)
         return await future
 
     def _flush_when_all_wait(self) -> None:
-        if not self.pending or len(self.pending) < self.active:
+        if self.pending and len(self.pending) >= self.active:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self.pending:
             return
         batch, self.pending = self.pending, []
         waiting = [(request, future) for request, future in batch if not future.done()]
@@ -299,6 +313,26 @@ class OpenAIBackend:
             raise JudgeError(f"unexpected judge reply: {response.text[:200]}") from exc
 
 
+def check_endpoint(settings: JudgeSettings) -> None:
+    """Fail at once, with the reason, when the judge endpoint cannot be reached
+    or refuses the key, rather than on every judgement of a long run."""
+    import httpx
+
+    base = str(settings.base_url).rstrip("/")
+    headers = {}
+    if settings.api_key is not None:
+        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
+    try:
+        response = httpx.get(base + "/models", headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise MemoqaError(f"the judge endpoint {base} cannot be reached: {exc}") from exc
+    if response.status_code in (401, 403):
+        raise MemoqaError(
+            f"the judge endpoint {base} refused the key (HTTP {response.status_code}): "
+            "set --judge-key or MEMOQA_JUDGE__API_KEY"
+        )
+
+
 def build_judge(judge: JudgeSettings, llm: LLMSettings, *, cache: bool = True) -> Judge:
     batch = judge.concurrency()
     backend: _Backend = OpenAIBackend(judge) if judge.base_url else LocalBackend(llm, batch=batch)
@@ -347,10 +381,11 @@ def bounded(schema: Any, max_items: int = 10, limits: dict[str, int] | None = No
     return schema
 
 
-def ragas_llm(judge: Judge, batcher: JudgeBatcher | None = None) -> Any:
+def ragas_llm(judge: Judge, batcher: JudgeBatcher | None = None, timeout_s: float = 120) -> Any:
     """The judge as a ragas LLM: every ragas prompt's reply is constrained to the
     schema ragas will parse it with, so no metric turns NaN on bad JSON. With a
-    batcher, calls from concurrent jobs are judged together."""
+    batcher, calls from concurrent jobs are judged together. A judge's reply or
+    its JudgeError is final (a backend keeps its own timeout), so ragas asks once."""
     from langchain_core.outputs import Generation, LLMResult
     from ragas.llms.base import BaseRagasLLM
 
@@ -391,4 +426,11 @@ def ragas_llm(judge: Judge, batcher: JudgeBatcher | None = None) -> Any:
         def is_finished(self, response: LLMResult) -> bool:
             return True
 
-    return JudgeRagasLLM()
+    return JudgeRagasLLM(run_config=judge_run_config(timeout_s))
+
+
+def judge_run_config(timeout_s: float) -> Any:
+    """ragas's settings for judge calls: one attempt each, `timeout_s` at most."""
+    from ragas.run_config import RunConfig
+
+    return RunConfig(timeout=int(timeout_s), max_retries=1, max_wait=1)

@@ -297,12 +297,11 @@ def judged_metrics(
         LLMContextRecall,
         ResponseRelevancy,
     )
-    from ragas.run_config import RunConfig
 
-    from eval.judge import ragas_llm
+    from eval.judge import judge_run_config, ragas_llm
     from eval.metrics.citations import alce_metrics
 
-    llm = ragas_llm(judge, batcher)
+    llm = ragas_llm(judge, batcher, timeout_s)
     recall, precision = alce_metrics()
     metrics = {
         "faithfulness": Faithfulness(llm=llm),
@@ -312,7 +311,7 @@ def judged_metrics(
         "citation_recall": recall,
         "citation_precision": precision,
     }
-    run_config = RunConfig(timeout=int(timeout_s), max_retries=1, max_wait=1)
+    run_config = judge_run_config(timeout_s)
     for metric in metrics.values():
         metric.llm = llm
         metric.init(run_config)
@@ -403,14 +402,16 @@ async def concurrently(
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
-def judge_check(judge: Any, cases_path: Path, progress: Progress) -> dict[str, Any]:
+def judge_check(
+    judge: Any, cases_path: Path, progress: Progress, timeout_s: float = 120
+) -> dict[str, Any]:
     """The judge's accuracy on hand-labelled (statement, passage) support cases."""
     from eval.judge import ragas_llm
     from eval.metrics.support import support_prompt, supported
 
     cases = [json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()]
     batcher = _batcher(judge)
-    prompt, llm = support_prompt(), ragas_llm(judge, batcher)
+    prompt, llm = support_prompt(), ragas_llm(judge, batcher, timeout_s)
     results: list[dict[str, Any] | None] = [None] * len(cases)
 
     async def check(i: int) -> None:
@@ -604,7 +605,7 @@ def judge_phase(rows: list[dict[str, Any]], config: EvalConfig, judging: Judging
     phase.seconds.update({f"judging_{name}": value for name, value in per_metric.items()})
     if judging.judge_cases is not None and judging.judge_cases.exists():
         check_started = time.perf_counter()
-        phase.check = judge_check(judge, judging.judge_cases, judging.progress)
+        phase.check = judge_check(judge, judging.judge_cases, judging.progress, judging.timeout_s)
         phase.seconds["judging_check"] = round(time.perf_counter() - check_started, 1)
     phase.seconds["judging"] = round(time.perf_counter() - started, 1)
     phase.seconds["judge_calls"] = judge.calls

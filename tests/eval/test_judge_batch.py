@@ -80,3 +80,27 @@ def test_endpoints_are_asked_concurrently_and_the_local_judge_one_at_a_time() ->
     assert JudgeSettings(base_url="http://127.0.0.1:9/v1").concurrency() == 4
     assert JudgeSettings(batch=3).concurrency() == 3
     assert JudgeSettings(base_url="http://127.0.0.1:9/v1", batch=1).concurrency() == 1
+
+
+def test_a_job_waiting_on_another_does_not_stall_the_batch():
+    """Job b cannot ask until job a's first reply is in: a's call is asked
+    without waiting for b (which would never come)."""
+    backend = BatchBackend()
+    judge = Judge(backend, None, 100, batch=2)
+    batcher = JudgeBatcher(judge)
+    first_reply = asyncio.Event()
+    out = []
+
+    async def job(name):
+        if name == "b":
+            await first_reply.wait()
+        reply = await batcher.complete([{"role": "user", "content": name}], {})
+        out.append(reply)
+        first_reply.set()
+
+    async def run():
+        await asyncio.wait_for(concurrently(["a", "b"], job, batcher), timeout=10)
+
+    asyncio.run(run())
+    assert out == [json.dumps({"echo": "a"}), json.dumps({"echo": "b"})]
+    assert backend.batches == [1, 1]
