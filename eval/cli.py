@@ -198,11 +198,14 @@ def _run(
     """The run itself, its progress shown; a failure of the system under test ends it."""
     from eval.client import Client, HttpClient, InProcessClient
     from eval.dataset import JUDGE_CASES
+    from eval.judge import check_endpoint
     from eval.runner import run_eval
 
     started = time.perf_counter()
     with progress_bars(transient=False) as notify:
         try:
+            if config.judged != "none" and settings.judge.base_url:
+                check_endpoint(settings.judge)
             client: Client = HttpClient(url, key=key) if url else InProcessClient(settings)
             result = run_eval(
                 items,
