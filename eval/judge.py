@@ -274,6 +274,21 @@ class OpenAIBackend:
         self.client = httpx.Client(timeout=settings.timeout_s, headers=headers)
         self.identity = f"openai:{settings.base_url}#{settings.model}"
 
+    def check(self) -> None:
+        """Raise MemoqaError when the endpoint cannot be reached or refuses the key."""
+        import httpx
+
+        base = self.url.removesuffix("/chat/completions")
+        try:
+            response = self.client.get(base + "/models", timeout=10)
+        except httpx.HTTPError as exc:
+            raise MemoqaError(f"the judge endpoint {base} cannot be reached: {exc}") from exc
+        if response.status_code in (401, 403):
+            raise MemoqaError(
+                f"the judge endpoint {base} refused the key (HTTP {response.status_code}): "
+                "set --judge-key or MEMOQA_JUDGE__API_KEY"
+            )
+
     def complete_many(self, requests: list[Request], max_tokens: int) -> list[str | JudgeError]:
         """The requests sent at once: a serving endpoint batches them itself."""
         from concurrent.futures import ThreadPoolExecutor
@@ -316,21 +331,7 @@ class OpenAIBackend:
 def check_endpoint(settings: JudgeSettings) -> None:
     """Fail at once, with the reason, when the judge endpoint cannot be reached
     or refuses the key, rather than on every judgement of a long run."""
-    import httpx
-
-    base = str(settings.base_url).rstrip("/")
-    headers = {}
-    if settings.api_key is not None:
-        headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-    try:
-        response = httpx.get(base + "/models", headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
-        raise MemoqaError(f"the judge endpoint {base} cannot be reached: {exc}") from exc
-    if response.status_code in (401, 403):
-        raise MemoqaError(
-            f"the judge endpoint {base} refused the key (HTTP {response.status_code}): "
-            "set --judge-key or MEMOQA_JUDGE__API_KEY"
-        )
+    OpenAIBackend(settings).check()
 
 
 def build_judge(judge: JudgeSettings, llm: LLMSettings, *, cache: bool = True) -> Judge:

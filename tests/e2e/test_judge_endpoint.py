@@ -24,6 +24,18 @@ def _support_judge(messages: list[dict[str, str]]) -> str:
     return json.dumps({"verdict": int(all(w in premise for w in words))})
 
 
+def _ingested(tmp_path):
+    """The environment of a memo ingested into `tmp_path`, answered extractively."""
+    env = memoqa_env(
+        tmp_path,
+        MANIFEST,
+        MEMOQA_ANSWER__GENERATOR="extractive",
+        MEMOQA_JUDGE__CACHE_PATH=str(tmp_path / "judge-cache.sqlite"),
+    )
+    assert run_cli(["ingest"], env).returncode == 0
+    return env
+
+
 def _eval(tmp_path, env, name, url):
     out = tmp_path / name
     done = run_cli(
@@ -50,13 +62,7 @@ def _eval(tmp_path, env, name, url):
 
 
 def test_a_judge_endpoint_scores_the_run_and_its_check(tmp_path):
-    env = memoqa_env(
-        tmp_path,
-        MANIFEST,
-        MEMOQA_ANSWER__GENERATOR="extractive",
-        MEMOQA_JUDGE__CACHE_PATH=str(tmp_path / "judge-cache.sqlite"),
-    )
-    assert run_cli(["ingest"], env).returncode == 0
+    env = _ingested(tmp_path)
     with OpenAICompatibleServer(_support_judge) as server:
         done, out = _eval(tmp_path, env, "run", server.url)
         assert done.returncode == 0, done.stderr
@@ -86,13 +92,7 @@ def test_a_judge_endpoint_that_cannot_be_used_ends_the_run_at_once(tmp_path):
     from fastapi.responses import JSONResponse
     from support import ServerThread
 
-    env = memoqa_env(
-        tmp_path,
-        MANIFEST,
-        MEMOQA_ANSWER__GENERATOR="extractive",
-        MEMOQA_JUDGE__CACHE_PATH=str(tmp_path / "judge-cache.sqlite"),
-    )
-    assert run_cli(["ingest"], env).returncode == 0
+    env = _ingested(tmp_path)
     done, out = _eval(tmp_path, env, "unreachable", "http://127.0.0.1:9/v1")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     said = " ".join(done.stderr.split())
