@@ -21,6 +21,47 @@ def test_cmake_args_need_no_installed_dependencies():
     assert "-DGGML_NATIVE=OFF" in result.stdout and "-DGGML_AMX_TILE=OFF" in result.stdout
 
 
+XEON = (
+    "model name\t: Intel Xeon\n"
+    "flags\t\t: fma f16c avx2 avx512f avx512bw avx512vl avx512_vnni amx_tile"
+)
+EPYC = "model name\t: AMD EPYC\nflags\t\t: fma f16c avx2"
+
+
+def test_the_avx2_build_can_be_asked_for_on_an_avx512_cpu(monkeypatch):
+    import pytest
+
+    from ingest.errors import MemoqaError
+    from service.llm.build import cmake_args, cpu_model
+
+    native = cmake_args(XEON, "native")
+    assert "-DGGML_AVX512=ON" in native and "-DGGML_AVX512_VNNI=ON" in native
+    forced = cmake_args(XEON, "avx2")
+    assert forced == cmake_args(EPYC, "native") == cmake_args(EPYC, "avx2")
+    assert "-DGGML_AVX512=OFF" in forced and "-DGGML_AVX2=ON" in forced
+    assert all(f in forced for f in ("-DGGML_AMX_TILE=OFF", "-DLLAVA_BUILD=OFF"))
+    monkeypatch.setenv("MEMOQA_LLAMA_CPU", "avx2")
+    assert cmake_args(XEON) == forced
+    monkeypatch.setenv("MEMOQA_LLAMA_CPU", "avx3")
+    with pytest.raises(MemoqaError, match="choose native or avx2"):
+        cmake_args(XEON)
+    assert cpu_model(XEON) == "Intel Xeon" and cpu_model("flags: avx2") == "unknown"
+
+
+def test_describe_names_the_cpu_and_the_build():
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "service.llm.build", "describe"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"MEMOQA_LLAMA_CPU": "avx2", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("CPU: ") and "llama.cpp build (avx2):" in result.stdout
+    assert "-DGGML_AVX512=OFF" in result.stdout
+
+
 def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
     """The fast path checks only the best token against the grammar; it must
     decode exactly what masking the whole vocabulary first decodes."""
