@@ -31,13 +31,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
 
 
+# ci: the model answers a fixed stratified slice (every kind, every paper) and a fixed
+# few of those are judged; every question is searched. full: every question answered
+# and judged.
 PROFILES = {
-    "ci": {"judged": "slice", "split": "all"},
-    "full": {"judged": "all", "split": "all"},
+    "ci": {"judged": "slice", "split": "all", "answers": "slice"},
+    "full": {"judged": "all", "split": "all", "answers": "all"},
 }
 HERE = Path(__file__).parent
 SUMMARY_COLUMNS = (
     "n",
+    "asked",
     "hit@5",
     "mrr@10",
     "key_facts",
@@ -51,6 +55,12 @@ Profile = Annotated[str, typer.Option(help="ci (judged metrics on a fixed slice)
 Split = Annotated[str | None, typer.Option(help="dev, test or all.")]
 Limit = Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")]
 Judged = Annotated[str | None, typer.Option(help="none, slice or all.")]
+Answers = Annotated[
+    str | None,
+    typer.Option(
+        help="slice (the model answers a fixed slice, the rest are searched only) or all."
+    ),
+]
 JudgeUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible judge endpoint.")]
 JudgeModel = Annotated[str | None, typer.Option(help="Model name at that endpoint.")]
 JudgeKey = Annotated[str | None, typer.Option(help="API key for that endpoint.")]
@@ -77,6 +87,7 @@ def evaluate(
     split: Split = None,
     limit: Limit = None,
     judged: Judged = None,
+    answers: Answers = None,
     judge_url: JudgeUrl = None,
     judge_model: JudgeModel = None,
     judge_key: JudgeKey = None,
@@ -92,7 +103,7 @@ def evaluate(
     """Run the evaluation; with --baseline, exit 1 when quality regressed."""
     if ctx.invoked_subcommand is not None:
         return
-    config = _config(profile, split, limit, judged, metrics)
+    config = _config(profile, split, limit, judged, metrics, answers)
     judge = {"base_url": judge_url, "model": judge_model, "api_key": judge_key}
     settings = settings_from(get_eval_settings, judge=judge)
     items = _load(questions, settings, check_spans=url is None)
@@ -104,12 +115,18 @@ def evaluate(
     _write(result, comparison, target, report)
     if update_baseline:
         _update_baseline(result, baseline or HERE / "baseline.json", profile)
+        _keep_judgements(result, settings)
     if comparison is not None:
         _gate(comparison)
 
 
 def _config(
-    profile: str, split: str | None, limit: int | None, judged: str | None, metrics: str | None
+    profile: str,
+    split: str | None,
+    limit: int | None,
+    judged: str | None,
+    metrics: str | None,
+    answers: str | None = None,
 ) -> EvalConfig:
     from eval.runner import EvalConfig
 
@@ -120,9 +137,12 @@ def _config(
         split=split or PROFILES[profile]["split"],
         limit=limit,
         judged=judged or PROFILES[profile]["judged"],
+        answers=answers or PROFILES[profile]["answers"],
     )
     if config.split not in ("dev", "test", "all") or config.judged not in ("none", "slice", "all"):
         raise fail("--split is dev, test or all; --judged is none, slice or all", 2)
+    if config.answers not in ("slice", "all"):
+        raise fail("--answers is slice or all", 2)
     if metrics:
         config.metrics = _judged_metrics(metrics)
     return config
@@ -250,6 +270,18 @@ def _update_baseline(result: RunResult, path: Path, profile: str) -> None:
 
     update_baseline(path, result)
     out.print(f"baseline '{profile}' written to {path}")
+
+
+def _keep_judgements(result: RunResult, settings: EvalSettings) -> None:
+    """The judgements the new baseline's run used, kept beside it: a fresh clone's
+    gate judges only the answers that changed since."""
+    from eval.judge import write_kept
+
+    path = settings.judge.kept_path
+    if path is None or not result.judgements:
+        return
+    write_kept(path, result.judgements)
+    out.print(f"{len(result.judgements)} judgements kept in {path}")
 
 
 def _gate(comparison: Comparison) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from eval.dataset import KINDS, UNANSWERABLE
 from eval.report import LOWER_IS_BETTER, TABLE_METRICS
-from eval.runner import QUESTION_METRICS, aggregate, summary_row
+from eval.runner import QUESTION_METRICS, aggregate, asked, summary_row
 from ingest.errors import MemoqaError
 
 BASELINE_PREFIX = "baseline:"
@@ -228,6 +228,7 @@ def _scored(run: Run, group: str, metric: str) -> int | None:
         return None
     rows = list(run.rows.values())
     if group == "refusal":
+        rows = [r for r in rows if asked(r)]
         if metric == "refusal_precision":
             return sum(not r["answered"] for r in rows)
         if metric == "answerable_wrongly_refused":
@@ -285,7 +286,9 @@ def _question_changes(a: Run, b: Run) -> list[QuestionChange]:
         if now is None:
             continue
         keys = [*QUESTION_METRICS, "answered"]
-        changed = {k: (was.get(k), now.get(k)) for k in keys if was.get(k) != now.get(k)}
+        # A question searched only on one side is compared on what both scored.
+        both = [k for k in keys if k in was and k in now] if "asked" in {*was, *now} else keys
+        changed = {k: (was.get(k), now.get(k)) for k in both if was.get(k) != now.get(k)}
         if not changed:
             continue
         row_a, row_b = a.rows.get(qid), b.rows.get(qid)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.dataset import KINDS, UNANSWERABLE
-from eval.runner import JUDGED_METRICS, QUESTION_METRICS, RunResult, summary_row
+from eval.runner import JUDGED_METRICS, QUESTION_METRICS, RunResult, asked, summary_row
 
 TABLE_METRICS = (
     "hit@1",
@@ -51,7 +51,9 @@ def tolerance(metric: str) -> float:
 
 def gated(metric: str) -> bool:
     return not (
-        metric == "n" or metric.startswith("latency_") or metric.endswith(("_n", "_failed"))
+        metric in ("n", "asked")
+        or metric.startswith("latency_")
+        or metric.endswith(("_n", "_failed"))
     )
 
 
@@ -91,9 +93,11 @@ def _allowed(
     if group != "refusal":
         # A small group also tolerates one question's change (two for answer
         # metrics: greedy decoding can flip a close call on another CPU); a
-        # judged metric counts only the questions that were judged.
+        # metric counts only the questions it was scored on (a judged one those
+        # judged, an answer metric those the model answered).
+        retrieval = metric.startswith(RETRIEVAL)
         count = metrics.get(f"{metric}_n") or before.get(f"{metric}_n") or n
-        flips = 1 if metric.startswith(RETRIEVAL) or metric in JUDGED_METRICS else 2
+        flips = 1 if retrieval or metric in JUDGED_METRICS else 2
         if count:
             allowed = max(allowed, flips / count + 1e-9)
     return allowed
@@ -191,19 +195,23 @@ def _table(result: RunResult, groups: list[str]) -> list[str]:
         for m in TABLE_METRICS
         if any(result.aggregates.get(g, {}).get(m) is not None for g in groups)
     ]
-    lines = ["| group | n | " + " | ".join(present) + " |", "|---|---|" + "---|" * len(present)]
+    head = "| group | n | answered by the model | " + " | ".join(present) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(present)]
     for group in groups:
         row = result.aggregates.get(group)
         if not row:
             continue
         cells = [_fmt(row.get(m)) for m in present]
-        lines.append(f"| {group} | {row['n']} | " + " | ".join(cells) + " |")
+        asked = row.get("asked", row["n"])
+        lines.append(f"| {group} | {row['n']} | {asked} | " + " | ".join(cells) + " |")
     return lines
 
 
 def worst(result: RunResult, count: int = 10) -> list[dict[str, Any]]:
     def badness(row: dict[str, Any]) -> float:
         m, j = row["metrics"], row["judged"]
+        if not asked(row):  # searched only: a retrieval miss is all that can be wrong
+            return 1 - m.get("hit@5", 1.0)
         if row["kind"] in UNANSWERABLE:
             return 2.0 * (1 - m.get("refused", 0.0))
         if row["kind"] == "premise":
@@ -233,10 +241,21 @@ def _summary(result: RunResult) -> list[str]:
         f"`{target.get('embed_model', '?')}`, generator `{target.get('generator', '?')}`",
         f"- corpus fingerprint `{target.get('corpus_fingerprint', '?')}`, question set "
         f"`{meta['questions_fingerprint']}`",
+        f"- answered by the language model: {_asked(meta)}",
         f"- judge: `{meta.get('judge') or 'none'}`; judged questions: "
         f"{len(meta['judged_ids'])} ({meta['judged']})",
         f"- time: {result.seconds}",
     ]
+
+
+def _asked(meta: dict[str, Any]) -> str:
+    ids = meta.get("asked_ids")
+    if meta.get("answers", "all") == "all" or ids is None:
+        return "every question"
+    return (
+        f"{len(ids)} of {meta['questions']}, a fixed slice with every kind and paper; the "
+        "others were searched only (retrieval metrics)"
+    )
 
 
 def _groups(result: RunResult) -> list[str]:
@@ -249,8 +268,9 @@ def _groups(result: RunResult) -> list[str]:
         "",
         *_table(result, ["split:dev", "split:test"]),
         "",
-        "Retrieval metrics count a passage when it contains an evidence span; `correct` needs "
-        "every key fact in an answer that was not refused. Judged metrics are means over the "
+        "Retrieval metrics count a passage when it contains an evidence span and are over "
+        "every question; answer metrics are over the questions the model answered; `correct` "
+        "needs every key fact in an answer that was not refused. Judged metrics are means over the "
         "questions they apply to (answer-level ones skip refusals).",
     ]
 
@@ -398,7 +418,10 @@ def html_page(result: RunResult, comparison: Comparison | None = None) -> str:
             charts.append(_bars(f"{metric} by kind", series))
     charts.append(_bars("refusal", dict(agg["refusal"])))
     charts.append(
-        _histogram("answer latency (server total)", [r["latency_ms"]["total"] for r in result.rows])
+        _histogram(
+            "answer latency (server total)",
+            [r["latency_ms"]["total"] for r in result.rows if "total" in r["latency_ms"]],
+        )
     )
     body = html.escape(markdown(result, comparison))
     return (

@@ -50,12 +50,18 @@ QUESTION_METRICS = (
 Progress = Callable[[str, int, int], None]
 
 
+# How many questions the ci gate asks the language model; the others are searched only.
+ANSWER_SLICE_SIZE = 40
+
+
 @dataclass
 class EvalConfig:
     profile: str = "ci"
     split: str = "all"  # dev | test | all
     limit: int | None = None
     judged: str = "slice"  # none | slice | all
+    answers: str = "all"  # slice (the model answers a fixed slice; the rest are searched) | all
+    slice_size: int = ANSWER_SLICE_SIZE
     top_k: int | None = None
     contexts: int = 4
     metrics: tuple[str, ...] = JUDGED_METRICS  # which judged metrics to score
@@ -69,6 +75,53 @@ def judged_slice(items: list[EvalItem]) -> list[str]:
         if first is not None:
             chosen.append(first.id)
     return chosen
+
+
+def paper_of(item: EvalItem) -> str:
+    """The paper(s) a question is about: its evidence's documents, a near miss's trap
+    documents, or "any" for a question that names none."""
+    docs = sorted({e.doc for e in item.evidence} or {e.doc for e in item.trap})
+    return "+".join(docs) or "any"
+
+
+def _share(sizes: dict[tuple[str, str], int], total: int) -> dict[tuple[str, str], int]:
+    """`total` places shared among groups in proportion to their sizes (largest
+    remainder), at least one each and never more than a group holds."""
+    whole = sum(sizes.values())
+    quota = {g: total * n / whole for g, n in sizes.items()} if whole else {}
+    shares = {g: min(n, max(1, int(quota[g]))) for g, n in sizes.items()}
+
+    def remainder(g: tuple[str, str]) -> tuple[float, tuple[str, str]]:
+        return (quota[g] - shares[g], g)
+
+    while sum(shares.values()) < min(total, whole):
+        g = max((g for g in sizes if shares[g] < sizes[g]), key=remainder)
+        shares[g] += 1
+    while sum(shares.values()) > max(total, len(sizes)):
+        g = min((g for g in sizes if shares[g] > 1), key=remainder)
+        shares[g] -= 1
+    return shares
+
+
+def answer_slice(items: list[EvalItem], size: int = ANSWER_SLICE_SIZE) -> list[str]:
+    """The fixed, stratified slice of questions the ci gate asks the language model:
+    every (kind, paper) group has at least one, the rest of `size` shared in
+    proportion to the groups' sizes. A group's judged question comes first, then its
+    questions in the order of a hash of their ids, so adding questions to the set
+    moves few of those already chosen."""
+    judged = set(judged_slice(items))
+    groups: dict[tuple[str, str], list[EvalItem]] = {}
+    for item in items:
+        groups.setdefault((item.kind, paper_of(item)), []).append(item)
+    shares = _share({g: len(members) for g, members in groups.items()}, size)
+    chosen: set[str] = set()
+    for group, members in groups.items():
+        ordered = sorted(
+            members,
+            key=lambda i: (i.id not in judged, hashlib.sha256(i.id.encode()).hexdigest()),
+        )
+        chosen.update(i.id for i in ordered[: shares[group]])
+    return [i.id for i in items if i.id in chosen]
 
 
 def _item_hash(item: EvalItem) -> str:
@@ -214,6 +267,7 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
         "kind": item.kind,
         "split": item.split,
         "item_hash": _item_hash(item),
+        "asked": True,
         "question": item.question,
         "history": [turn.model_dump() for turn in item.history],
         "reference": item.reference,
@@ -236,6 +290,49 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
     }
 
 
+def search_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, Any]:
+    """Search for one question without asking the language model: its retrieval
+    metrics only (the questions outside the ci gate's answer slice)."""
+    started = time.perf_counter()
+    search = client.search(search_query(item), 10)
+    search_ms = (time.perf_counter() - started) * 1000
+    passages = [p["text"] for p in search["passages"]]
+    spans = [e.span for e in item.evidence]
+    answerable = item.kind not in UNANSWERABLE and item.kind != "premise"
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "split": item.split,
+        "item_hash": _item_hash(item),
+        "asked": False,
+        "question": item.question,
+        "history": [turn.model_dump() for turn in item.history],
+        "reference": item.reference,
+        "key_facts": item.key_facts,
+        "evidence": spans,
+        "answer": "",
+        "answered": None,
+        "unanswered": [],
+        "corrections": [],
+        "confidence": None,
+        "reason": None,
+        "generator": None,
+        "citations": [],
+        "retrieved": [_retrieved_record(p) for p in search["passages"]],
+        "contexts": passages[: config.contexts],
+        "metrics": retrieval_scores(passages, spans) if answerable else {},
+        "judged": {},
+        "failures": {},
+        "latency_ms": {"search": round(search_ms, 1)},
+    }
+
+
+def asked(row: dict[str, Any]) -> bool:
+    """Whether the language model answered the row's question (rows written before
+    search-only rows existed were all answered)."""
+    return bool(row.get("asked", True))
+
+
 def _non_llm_ragas(rows: list[dict[str, Any]]) -> None:
     """ragas' metrics that need no judge: StringPresence on each key fact and
     NonLLMContextRecall of the retrieved contexts against the evidence spans."""
@@ -247,11 +344,14 @@ def _non_llm_ragas(rows: list[dict[str, Any]]) -> None:
     async def score(row: dict[str, Any]) -> None:
         if row["kind"] in UNANSWERABLE or row["kind"] == "premise":
             return
-        facts = [
-            await presence.single_turn_ascore(SingleTurnSample(response=row["answer"], reference=f))
-            for f in row["key_facts"]
-        ]
-        row["metrics"]["string_presence"] = sum(facts) / len(facts) if facts else 0.0
+        if asked(row):
+            facts = [
+                await presence.single_turn_ascore(
+                    SingleTurnSample(response=row["answer"], reference=f)
+                )
+                for f in row["key_facts"]
+            ]
+            row["metrics"]["string_presence"] = sum(facts) / len(facts) if facts else 0.0
         sample = SingleTurnSample(
             retrieved_contexts=row["contexts"], reference_contexts=row["evidence"]
         )
@@ -467,10 +567,12 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         groups.setdefault(f"split:{row['split']}", []).append(row)
     out: dict[str, Any] = {}
     for name, members in sorted(groups.items()):
-        metrics: dict[str, Any] = {"n": len(members)}
+        metrics: dict[str, Any] = {"n": len(members), "asked": sum(asked(r) for r in members)}
         keys = sorted({k for r in members for k in r["metrics"]})
         for key in keys:
-            metrics[key] = _mean([r["metrics"][key] for r in members if key in r["metrics"]])
+            values = [r["metrics"][key] for r in members if key in r["metrics"]]
+            metrics[key] = _mean(values)
+            metrics[f"{key}_n"] = len(values)
         for key in JUDGED_METRICS:
             values = [r["judged"][key] for r in members if key in r["judged"]]
             failed = sum(key in r["failures"] for r in members)
@@ -479,13 +581,14 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 metrics[f"{key}_n"] = len(values)
                 metrics[f"{key}_failed"] = failed
         for part in ("search", "retrieve", "answer", "total"):
-            values = [r["latency_ms"][part] for r in members]
+            values = [r["latency_ms"][part] for r in members if part in r["latency_ms"]]
             metrics[f"latency_{part}_p50_ms"] = _percentile(values, 0.5)
             metrics[f"latency_{part}_p95_ms"] = _percentile(values, 0.95)
         out[name] = metrics
-    unanswerable = [r for r in rows if r["kind"] in UNANSWERABLE]
-    answerable = [r for r in rows if r["kind"] in ANSWERABLE and r["kind"] != "premise"]
-    refused = [r for r in rows if not r["answered"]]
+    answers = [r for r in rows if asked(r)]
+    unanswerable = [r for r in answers if r["kind"] in UNANSWERABLE]
+    answerable = [r for r in answers if r["kind"] in ANSWERABLE and r["kind"] != "premise"]
+    refused = [r for r in answers if not r["answered"]]
     out["refusal"] = {
         "unanswerable_refused": _mean([float(not r["answered"]) for r in unanswerable]),
         "answerable_wrongly_refused": _mean([float(not r["answered"]) for r in answerable]),
@@ -504,6 +607,7 @@ class RunResult:
     meta: dict[str, Any]
     judge_check: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    judgements: dict[str, str] = field(default_factory=dict)  # the judge's, by key
 
 
 def questions_fingerprint(items: list[EvalItem]) -> str:
@@ -517,14 +621,19 @@ def _run_key(target: dict[str, Any], config: EvalConfig) -> str:
     ).hexdigest()[:16]
 
 
+def _row_key(qid: str, item_hash: str, was_asked: bool) -> str:
+    return f"{qid}{item_hash}{'+' if was_asked else '-'}"
+
+
 def _answered_before(path: Path, run_key: str) -> dict[str, dict[str, Any]]:
-    """Rows an earlier run with the same key wrote, by question id and hash."""
+    """Rows an earlier run with the same key wrote, by question id, hash and
+    whether the model was asked."""
     done: dict[str, dict[str, Any]] = {}
     if path.exists():
         for line in path.read_text().splitlines():
             row = json.loads(line)
             if row.get("run_key") == run_key:
-                done[row["id"] + row["item_hash"]] = row
+                done[_row_key(row["id"], row["item_hash"], asked(row))] = row
     return done
 
 
@@ -536,15 +645,19 @@ def answer_all(
     run_key: str,
     progress: Progress,
 ) -> list[dict[str, Any]]:
-    """Phase 1: every question answered and scored without a judge, resumably."""
+    """Phase 1: every question answered (or, outside the answer slice, searched) and
+    scored without a judge, resumably."""
     answers_path = out_dir / "answers.jsonl"
     done = _answered_before(answers_path, run_key)
+    to_ask = set(answer_slice(chosen, config.slice_size)) if config.answers == "slice" else None
     rows = []
     with answers_path.open("a") as sink:
         for n, item in enumerate(chosen, start=1):
-            row = done.get(item.id + _item_hash(item))
+            ask_model = to_ask is None or item.id in to_ask
+            row = done.get(_row_key(item.id, _item_hash(item), ask_model))
             if row is None:
-                row = answer_row(item, client, config)
+                make = answer_row if ask_model else search_row
+                row = make(item, client, config)
                 row["run_key"] = run_key
                 sink.write(json.dumps(row, ensure_ascii=False) + "\n")
                 sink.flush()
@@ -573,6 +686,7 @@ class JudgedPhase:
     judge: str | None = None
     check: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    judgements: dict[str, str] = field(default_factory=dict)  # key -> reply, as used
 
 
 def _to_judge(
@@ -582,7 +696,7 @@ def _to_judge(
     if config.judged == "none" or judging.judge_factory is None:
         return []
     wanted = set(judged_slice(items)) if config.judged == "slice" else {r["id"] for r in rows}
-    return [r for r in rows if r["id"] in wanted]
+    return [r for r in rows if r["id"] in wanted and asked(r)]
 
 
 def judge_phase(rows: list[dict[str, Any]], config: EvalConfig, judging: Judging) -> JudgedPhase:
@@ -610,6 +724,7 @@ def judge_phase(rows: list[dict[str, Any]], config: EvalConfig, judging: Judging
     phase.seconds["judging"] = round(time.perf_counter() - started, 1)
     phase.seconds["judge_calls"] = judge.calls
     phase.seconds["judge_cached"] = judge.cached
+    phase.judgements = dict(getattr(getattr(judge, "cache", None), "used", None) or {})
     return phase
 
 
@@ -637,6 +752,8 @@ def _meta(
         "split": config.split,
         "limit": config.limit,
         "judged": config.judged,
+        "answers": config.answers,
+        "asked_ids": [r["id"] for r in rows if asked(r)],
         "judged_ids": [r["id"] for r in phase.rows],
         "judged_metrics": list(config.metrics),
         "judge": phase.judge,
@@ -670,7 +787,7 @@ def run_eval(
     phase = judge_phase(_to_judge(items, rows, config, judging), config, judging)
     seconds.update(phase.seconds)
     meta = _meta(config, chosen, rows, phase, target)
-    return RunResult(rows, aggregate(rows), meta, phase.check, seconds)
+    return RunResult(rows, aggregate(rows), meta, phase.check, seconds, phase.judgements)
 
 
 def _version(name: str) -> str | None:
@@ -684,7 +801,7 @@ def summary_row(row: dict[str, Any]) -> dict[str, Any]:
     """What the baseline keeps of one question, to name regressions."""
     m = row["metrics"]
     keep = {k: m[k] for k in QUESTION_METRICS if k in m}
-    return {**keep, "answered": row["answered"]}
+    return {**keep, "answered": row["answered"]} if asked(row) else {**keep, "asked": False}
 
 
 JudgeFactory = Callable[[], t.Any]

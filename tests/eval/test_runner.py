@@ -244,3 +244,112 @@ def test_new_kinds_are_scored_for_what_they_test(tmp_path):
     assert rows["partial"]["partial_handled"] == 1.0 and rows["partial"]["missing_named"] == 1.0
     assert rows["premise"]["premise_handled"] == 1.0 and rows["premise"]["refused"] == 0.0
     assert result.aggregates["refusal"]["unanswerable_refused"] == 1.0
+
+
+def sliced_items():
+    """Two papers, three kinds, groups of unequal size."""
+
+    def make(n, kind, doc):
+        base = {"id": f"{kind[:5]}-{n:03d}", "kind": kind, "split": "dev" if n == 1 else "test"}
+        base.update(question=f"{kind} question {n}?", reference="About 4,000.")
+        if kind == "unanswerable":
+            return EvalItem.model_validate(base)
+        evidence = [{"doc": doc, "span": SPAN}]
+        return EvalItem.model_validate({**base, "key_facts": ["4,000"], "evidence": evidence})
+
+    out = [make(n, "fact", "paper-a") for n in range(1, 21)]
+    out += [make(n, "fact", "paper-b") for n in range(21, 26)]
+    out += [make(n, "list", "paper-b") for n in range(1, 3)]
+    out += [make(n, "unanswerable", "") for n in range(1, 11)]
+    return out
+
+
+def test_the_answer_slice_holds_every_kind_and_paper_in_proportion():
+    from eval.runner import answer_slice, judged_slice, paper_of
+
+    questions = sliced_items()
+    chosen = answer_slice(questions, 12)
+    by_id = {i.id: i for i in questions}
+    groups = {}
+    for qid in chosen:
+        key = (by_id[qid].kind, paper_of(by_id[qid]))
+        groups[key] = groups.get(key, 0) + 1
+    assert len(chosen) == 12
+    # Every group has one; the rest go in proportion (20 : 5 : 2 : 10 questions).
+    assert groups == {
+        ("fact", "paper-a"): 6,
+        ("fact", "paper-b"): 2,
+        ("list", "paper-b"): 1,
+        ("unanswerable", "any"): 3,
+    }
+    assert set(judged_slice(questions)) <= set(chosen)
+    assert answer_slice(list(reversed(questions)), 12) == chosen[::-1]
+    # Questions added to one group leave the others' choice as it was.
+    grown = questions + [
+        EvalItem.model_validate({**by_id["fact-002"].model_dump(), "id": f"fact-{n:03d}"})
+        for n in range(30, 35)
+    ]
+    kept = [q for q in chosen if by_id[q].kind != "fact"]
+    assert [q for q in answer_slice(grown, 12) if not q.startswith("fact")] == kept
+    # A slice smaller than the groups still has one of each.
+    assert len(answer_slice(questions, 2)) == 4
+    assert set(answer_slice(questions, 100)) == set(by_id)
+
+
+class SearchFinds(FakeClient):
+    """Search finds the evidence whatever the answers."""
+
+    def search(self, q, k):
+        return FakeClient({q: f"Members {SPAN}."}).search(q, k)
+
+
+def test_a_sliced_run_searches_the_rest_and_gates_on_what_was_answered(tmp_path):
+    questions = sliced_items()
+    answers = {i.question: f"Members {SPAN}." for i in questions if i.kind != "unanswerable"}
+    client = SearchFinds(answers)
+    config = EvalConfig(profile="ci", judged="none", answers="slice", slice_size=12)
+
+    def go(where, client):
+        return run_eval(
+            questions,
+            config,
+            client,
+            tmp_path / where,
+            judge_factory=None,
+            embeddings_factory=None,
+            judge_cases=None,
+            judge_timeout_s=30,
+            progress=lambda *a: None,
+        )
+
+    result = go("out", client)
+    assert client.asked == 12 and len(result.rows) == len(questions)
+    searched = [r for r in result.rows if r["asked"] is False]
+    assert len(searched) == len(questions) - 12
+    fact = next(r for r in searched if r["kind"] == "fact")
+    assert fact["metrics"]["hit@1"] == 1.0 and "correct" not in fact["metrics"]
+    assert all(r["answered"] is None for r in searched)
+    agg = result.aggregates
+    assert agg["all"]["n"] == 37 and agg["all"]["asked"] == 12
+    assert agg["kind:fact"]["correct"] == 1.0 and agg["kind:fact"]["hit@1"] == 1.0
+    assert agg["refusal"]["unanswerable_refused"] == 1.0
+    assert agg["refusal"]["answerable_wrongly_refused"] == 0.0
+    assert result.meta["answers"] == "slice" and len(result.meta["asked_ids"]) == 12
+    assert "12 of 37, a fixed slice" in markdown(result)
+
+    # The same run again reuses every row. The gate counts answer metrics over the
+    # questions answered: of the 8 facts answered, two going wrong are within its
+    # tolerance of two flips, three are not.
+    again = SearchFinds(answers)
+    go("out", again)
+    assert again.asked == 0
+    baseline = tmp_path / "baseline.json"
+    update_baseline(baseline, result)
+    section = load_baseline(baseline, "ci")
+    answered_facts = [r["question"] for r in result.rows if r["asked"] and r["kind"] == "fact"]
+    assert len(answered_facts) == 8
+    two_wrong = dict(answers, **dict.fromkeys(answered_facts[:2], "Unrelated text."))
+    assert not compare(go("two", SearchFinds(two_wrong)), section).failed
+    three_wrong = dict(answers, **dict.fromkeys(answered_facts[:3], "Unrelated text."))
+    worse = compare(go("three", SearchFinds(three_wrong)), section)
+    assert worse.failed and any("kind:fact correct" in r for r in worse.regressions)
