@@ -2,7 +2,9 @@
 model by default, its replies constrained to the JSON schema the caller expects.
 
 Every judgement is cached by its inputs (judge identity, messages, schema) in
-SQLite, so a re-run only judges what changed. A judge that fails raises
+SQLite, so a re-run only judges what changed. The judgements the baseline's run
+used are also kept in the repository (`eval/judgements.jsonl`), so a fresh
+clone's gate judges only the answers that changed since. A judge that fails raises
 JudgeError with the reason; callers record it per item.
 """
 
@@ -29,21 +31,62 @@ class JudgeError(MemoqaError):
 
 
 class JudgeCache:
-    def __init__(self, path: Path) -> None:
+    """Judgements by key: a local SQLite cache that every judgement is written to,
+    and a kept file read first (JSON Lines of key and reply), written only on
+    purpose. The keys of every judgement looked up are remembered (`used`), so the
+    judgements of one run can be kept."""
+
+    def __init__(self, path: Path, kept: Path | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS judgements (key TEXT PRIMARY KEY, reply TEXT)")
         self._lock = threading.Lock()
+        self.kept = read_kept(kept) if kept is not None else {}
+        self.used: dict[str, str] = {}
 
     def get(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT reply FROM judgements WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
+        reply = self.kept.get(key)
+        if reply is None:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT reply FROM judgements WHERE key = ?", (key,)
+                ).fetchone()
+            reply = None if row is None else str(row[0])
+        if reply is not None:
+            self.used[key] = reply
+        return reply
 
     def put(self, key: str, reply: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO judgements VALUES (?, ?)", (key, reply))
             self._db.commit()
+        self.used[key] = reply
+
+
+def read_kept(path: Path) -> dict[str, str]:
+    """Kept judgements (`write_kept`'s file); none where the file is missing. A
+    damaged file is an error, not a silently empty cache."""
+    if not path.is_file():
+        return {}
+    kept = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            kept[str(entry["key"])] = str(entry["reply"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MemoqaError(f"{path}:{number}: not a kept judgement ({exc})") from exc
+    return kept
+
+
+def write_kept(path: Path, judgements: dict[str, str]) -> None:
+    """Keep `judgements` (key -> reply), one per line in key order, replacing the file."""
+    lines = [
+        json.dumps({"key": key, "reply": judgements[key]}, ensure_ascii=False)
+        for key in sorted(judgements)
+    ]
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
 
 
 Request = tuple[list[dict[str, str]], dict[str, Any] | None]
@@ -337,7 +380,8 @@ def check_endpoint(settings: JudgeSettings) -> None:
 def build_judge(judge: JudgeSettings, llm: LLMSettings, *, cache: bool = True) -> Judge:
     batch = judge.concurrency()
     backend: _Backend = OpenAIBackend(judge) if judge.base_url else LocalBackend(llm, batch=batch)
-    return Judge(backend, JudgeCache(judge.cache_path) if cache else None, judge.max_tokens, batch)
+    store = JudgeCache(judge.cache_path, judge.kept_path) if cache else None
+    return Judge(backend, store, judge.max_tokens, batch)
 
 
 # --- ragas adapter -------------------------------------------------------------

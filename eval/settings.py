@@ -46,6 +46,11 @@ class JudgeSettings(_Section):
         default=Path(".memoqa/judge-cache.sqlite"),
         description="Judgements cached by their inputs, so a re-run only judges what changed.",
     )
+    kept_path: Path | None = Field(
+        default=Path(__file__).parent / "judgements.jsonl",
+        description="Judgements kept with the baseline (read before the cache; written by "
+        "`memoqa eval --update-baseline`), so a fresh clone judges only what changed.",
+    )
 
 
 class EvalSettings(Settings):

@@ -104,3 +104,29 @@ def test_a_job_waiting_on_another_does_not_stall_the_batch():
     asyncio.run(run())
     assert out == [json.dumps({"echo": "a"}), json.dumps({"echo": "b"})]
     assert backend.batches == [1, 1]
+
+
+def test_kept_judgements_are_read_first_and_a_run_keeps_what_it_used(tmp_path):
+    import pytest
+
+    from eval.judge import read_kept, write_kept
+    from ingest.errors import MemoqaError
+
+    first = Judge(BatchBackend(), JudgeCache(tmp_path / "one.sqlite"), 100)
+    first.complete([{"role": "user", "content": "ok-1"}], {})
+    first.complete([{"role": "user", "content": "ok-2"}], {})
+    kept = tmp_path / "judgements.jsonl"
+    write_kept(kept, first.cache.used)
+    assert read_kept(kept) == first.cache.used and len(read_kept(kept)) == 2
+
+    # A fresh clone: an empty local cache, the kept file beside the baseline.
+    backend = BatchBackend()
+    fresh = Judge(backend, JudgeCache(tmp_path / "two.sqlite", kept), 100)
+    assert fresh.complete([{"role": "user", "content": "ok-2"}], {}) == json.dumps({"echo": "ok-2"})
+    fresh.complete([{"role": "user", "content": "ok-3"}], {})
+    assert backend.batches == [1] and fresh.cached == 1  # only the new one was asked
+    assert len(fresh.cache.used) == 2  # what this run used: one kept, one new
+    assert read_kept(tmp_path / "missing.jsonl") == {}
+    kept.write_text('{"key": "k"}\n')
+    with pytest.raises(MemoqaError, match="judgements.jsonl:1"):
+        JudgeCache(tmp_path / "three.sqlite", kept)
