@@ -77,6 +77,12 @@ def _notes(result: RunResult, base_meta: dict[str, Any], same_judge: bool) -> li
             "the question set differs from the baseline's: figures compared, but some moves "
             "come from the questions, not the system"
         )
+    asked_before, asked_now = base_meta.get("asked_ids"), result.meta.get("asked_ids")
+    if asked_before is not None and asked_now is not None and asked_before != asked_now:
+        notes.append(
+            f"the model answered {len(asked_now)} questions, the baseline's run "
+            f"{len(asked_before)} (or others): answer metrics compare different questions"
+        )
     if not same_judge:
         notes.append(
             f"judged metrics NOT compared: the baseline was judged by {base_meta.get('judge')}, "
