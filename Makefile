@@ -63,8 +63,9 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Lint, the test suite, then the evaluation gate: retrieval and answer metrics on
-# the whole question set, judged metrics on a fixed slice, against eval/baseline.json.
+# Lint, the test suite, then the evaluation gate against eval/baseline.json: retrieval
+# on every question, answers on a fixed stratified slice, judged metrics on ten of
+# those (judgements kept in eval/judgements.jsonl are not asked again).
 test: install
 	$(MAKE) --no-print-directory lint
 	tests/offline.sh $(BIN)/python -m pytest
