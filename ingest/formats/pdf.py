@@ -14,6 +14,7 @@ refused: there is no OCR here.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import statistics
 from collections import Counter
@@ -51,6 +52,7 @@ _NOTE_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "refe
 _BACKLINK_RE = re.compile(r"\s*↩\ufe0e?\ufe0f?")
 _URL_TAIL_RE = re.compile(r"(?:https?://|www\.)\S*$")
 _WORD_RE = re.compile(r"[A-Za-z]+(?:-[A-Za-z]+)*-?")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -287,7 +289,7 @@ def _box_lines(
 ) -> list[_Line]:
     """The lines of one part of a page, superscripts kept on the line they
     belong to (a tolerance of about half a line) and turned into markers."""
-    links = [link for link in page.hyperlinks if link.get("uri")]
+    links = page_links(page)
     # List bullets are often drawn, not typed: a small shape just left of a line.
     bullets = [
         shape
@@ -339,6 +341,78 @@ def _box_lines(
             )
         )
     return out
+
+
+def page_links(page: Any) -> list[dict[str, Any]]:
+    """The page's link annotations with a URI, in page coordinates (top, bottom,
+    x0, x1). Each annotation is read on its own and only the entries a link needs
+    are resolved: a tagged PDF's annotations point back into its structure tree
+    (/P, /StructParent), which resolving whole can recurse without end. One that
+    cannot be read is skipped with a warning; it never costs the page its text."""
+    cached = getattr(page, "_memoqa_links", None)
+    if cached is not None:
+        return list(cached)
+    from pdfminer.pdftypes import resolve1
+    from pdfminer.psparser import PSLiteral
+
+    links = []
+    try:
+        annots = resolve1(page.page_obj.annots) or []
+        annots = list(annots) if isinstance(annots, list) else []
+    except Exception as exc:  # pdfminer raises many kinds for a damaged object
+        log.warning("page %s: link annotations unreadable (%s); skipped", page.page_number, exc)
+        annots = []
+    skipped = 0
+    for ref in annots:
+        try:
+            annot = resolve1(ref)
+            if not isinstance(annot, dict):
+                continue
+            action = resolve1(annot.get("A"))
+            uri = resolve1(action.get("URI")) if isinstance(action, dict) else None
+            if isinstance(uri, PSLiteral):
+                uri = uri.name
+            if isinstance(uri, bytes):
+                uri = _decoded(uri)
+            if not isinstance(uri, str) or not uri.strip():
+                continue
+            box = resolve1(annot.get("Rect"))
+            if not isinstance(box, list) or len(box) != 4:
+                raise ValueError(f"not a rectangle: {box!r}")
+            rect = [float(resolve1(v)) for v in box]
+            links.append({"uri": uri.strip(), **_page_box(page, rect)})
+        except Exception:  # one damaged annotation: skip it, keep the rest
+            skipped += 1
+    if skipped:
+        log.warning("page %s: %d link annotation(s) unreadable; skipped", page.page_number, skipped)
+    page._memoqa_links = links
+    return list(links)
+
+
+def _decoded(raw: bytes) -> str:
+    if raw.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return raw.decode("utf-16", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def _page_box(page: Any, rect: list[float]) -> dict[str, float]:
+    """A PDF rectangle (x0, y0, x1, y1 from the bottom left, any two opposite
+    corners) as the page's top, bottom, x0 and x1, the page's rotation applied."""
+    width, height = float(page.width), float(page.height)
+
+    def rotated(x: float, y: float) -> tuple[float, float]:
+        for turn in range(int(page.rotation or 0) // 90 % 4):
+            x, y = y, (width if turn == (int(page.rotation) // 90) % 2 else height) - x
+        return x, y
+
+    (ax, ay), (bx, by) = rotated(rect[0], rect[1]), rotated(rect[2], rect[3])
+    root = float(page.root_page.height)
+    return {
+        "x0": min(ax, bx),
+        "x1": max(ax, bx),
+        "top": root - max(ay, by),
+        "bottom": root - min(ay, by),
+    }
 
 
 def _first_word(chars: list[dict[str, Any]], size: float) -> float:
