@@ -48,6 +48,10 @@ GUTTER_ROWS = 0.25
 COLUMN_WIDTH = 0.25
 _BULLET_RE = re.compile(r"^[•◦▪‣∙·\-–]\s+")
 _NOTE_START_RE = re.compile(r"^(\d{1,4})[.)]?\s+(\S.*)$")
+# A note at a page's foot may start with its number raised, as its marker is, and
+# the raised number may stand on a line of its own above the note's first line.
+_RAISED_START_RE = re.compile(r"^<sup>(\d{1,4})</sup>[.)]?\s*(\S.*)$")
+_LABEL_ONLY_RE = re.compile(r"^(?:<sup>)?(\d{1,4})(?:</sup>)?[.)]?()$")
 _NOTE_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "references and notes"})
 _BACKLINK_RE = re.compile(r"\s*↩\ufe0e?\ufe0f?")
 _URL_TAIL_RE = re.compile(r"(?:https?://|www\.)\S*$")
@@ -105,8 +109,8 @@ def read_pdf(data: bytes, *, name: str) -> PdfDocument:
             f"{name}: the PDF has no text layer (a scanned document?); "
             "it needs OCR, which memoqa does not do"
         )
-    body = statistics.mode(round(line.size, 1) for line in lines)
     lines = _without_running_lines(lines)
+    body = _body_size(lines)
     footnotes = [line for line in lines if _is_footnote(line, body)]
     words = _words(lines)
     blocks = _blocks([line for line in lines if line not in footnotes], body, words)
@@ -485,6 +489,17 @@ def _without_running_lines(lines: list[_Line]) -> list[_Line]:
     ]
 
 
+def _body_size(lines: list[_Line]) -> float:
+    """The body text's type size: the size most characters in the pages' upper
+    halves are set in (a paper with many notes can hold more lines of notes than
+    of body text, but its notes sit at the pages' feet)."""
+    upper = [line for line in lines if line.top < 0.5 * line.page_height] or lines
+    weights: Counter[float] = Counter()
+    for line in upper:
+        weights[round(line.size, 1)] += len(line.text)
+    return weights.most_common(1)[0][0]
+
+
 def _is_footnote(line: _Line, body: float) -> bool:
     """A line of the notes at a page's foot: smaller type in the page's lower part."""
     return line.size < 0.92 * body and line.top > 0.5 * line.page_height and line.size >= 4
@@ -561,8 +576,12 @@ def _page_notes(footnotes: list[_Line], words: _Words) -> dict[int, str]:
     notes: dict[int, list[_Line]] = {}
     current: int | None = None
     for line in footnotes:
-        start = _NOTE_START_RE.match(line.text)
-        if start and (current is None or int(start.group(1)) == current + 1):
+        start = (
+            _NOTE_START_RE.match(line.text)
+            or _RAISED_START_RE.match(line.text)
+            or _LABEL_ONLY_RE.match(line.text)
+        )
+        if start and int(start.group(1)) == (current or 0) + 1:
             current = int(start.group(1))
             line.text = start.group(2)
             notes[current] = [line]

@@ -1,6 +1,8 @@
-"""A PDF's link annotations are read one by one, resolving only what a link
-needs: a tagged PDF whose annotations point back into its page tree and
-structure tree is read, and a damaged annotation costs only itself."""
+"""PDFs as analysts get them. A PDF's link annotations are read one by one,
+resolving only what a link needs: a tagged PDF whose annotations point back
+into its page tree and structure tree is read, and a damaged annotation costs
+only itself. The library of real reports (shared/papers) is read with the
+footnotes at its pages' feet."""
 
 from __future__ import annotations
 
@@ -120,9 +122,31 @@ def test_every_page_of_every_real_paper_gives_its_links():
     assert all(link["top"] < link["bottom"] and link["x0"] < link["x1"] for link in every)
 
 
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
 @pytest.mark.slow
-def test_every_real_paper_in_the_library_is_read():
-    """Tagged, Word-made reports among them: none is refused for its annotations."""
+def test_every_real_paper_in_the_library_is_read_with_its_footnotes():
+    """Tagged, Word-made reports among them: none is refused for its annotations,
+    and the notes at their pages' feet (raised labels, a label on a line of its
+    own, more lines of notes than of body text) are found whole, as counted by
+    hand in truth.json. Sequences that restart are not yet told apart: those
+    papers are checked for being read only."""
+    from ingest.formats.pdf import read_pdf
+
+    truth = {t["file"]: t for t in json.loads((PAPERS / "truth.json").read_text())}
+    checked = 0
     for path in _library():
-        extracted = extract(path.read_bytes(), "pdf", name=path.name)
-        assert len(extracted.text) > 5000, path.name
+        document = read_pdf(path.read_bytes(), name=path.name)
+        assert len(document.text) > 5000, path.name
+        want = truth[path.name]
+        if want["numbering_restarts"]:
+            continue
+        assert sorted(document.notes) == sorted(set(want["note_numbers"])), path.name
+        if want["notes"]:
+            first, last = document.notes[min(document.notes)], document.notes[max(document.notes)]
+            assert _norm(first)[:40] == _norm(want["first_note_text"])[:40], path.name
+            assert _norm(last)[:40] == _norm(want["last_note_text"])[:40], path.name
+            checked += 1
+    assert checked >= 5
