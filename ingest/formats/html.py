@@ -162,6 +162,12 @@ def _take_notes(root: _El) -> dict[int, str]:
         while holder.tag in ("a", "span", "sup") and holder.getparent() is not None:
             holder = holder.getparent()
         text = _note_text(holder)
+        # Notes set as a table: the anchor's cell holds the number, the row the note.
+        only_number = re.fullmatch(r"[\[(]?\d{1,4}[\])]?[.:]?", text)
+        row = holder.getparent()
+        if (not text or only_number) and holder.tag in ("td", "th") and row is not None:
+            holder = row
+            text = _note_text(holder)
         if text and number not in notes:
             notes[number] = text
             _remove(holder)

@@ -13,6 +13,7 @@ refused: there is no OCR here.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -30,6 +31,8 @@ SUPERSCRIPT_SIZE = 0.9
 SUPERSCRIPT_RISE = 0.15
 # A heading is set at least this much larger than the body text.
 HEADING_SIZE = 1.12
+# A heading is at most this long.
+HEADING_CHARS = 160
 # A line in this top or bottom share of the page that repeats on this share of
 # the pages is a running header or footer.
 MARGIN_SHARE = 0.1
@@ -52,6 +55,15 @@ _NOTE_START_RE = re.compile(r"^(\d{1,4})[.)]?\s+(\S.*)$")
 # the raised number may stand on a line of its own above the note's first line.
 _RAISED_START_RE = re.compile(r"^<sup>(\d{1,4})</sup>[.)]?\s*(\S.*)$")
 _LABEL_ONLY_RE = re.compile(r"^(?:<sup>)?(\d{1,4})(?:</sup>)?[.)]?()$")
+_CONTENTS_RE = re.compile(r"^(?:table of )?contents$", re.IGNORECASE)
+_LEADERS_RE = re.compile(r"(?:\.\s?){4,}\s*(?:\d{1,4}|[ivxlc]{1,6})$")
+# An entry of a table of contents: a title, then its page (maybe raised).
+_CONTENTS_ENTRY_RE = re.compile(
+    r"(?:\.\s?){2,}\s*\d{1,4}$|[A-Za-z)]\s*(?:<sup>)?\d{1,4}(?:</sup>)?$"
+)
+_CID_START_RE = re.compile(r"^(?:\(cid:\d+\)\s*)+(?=\S)")
+_CID_RE = re.compile(r"\(cid:\d+\)")
+_SUP_RE = re.compile(r"<sup>(\d{1,4})</sup>")
 _NOTE_HEADINGS = frozenset({"notes", "endnotes", "end notes", "footnotes", "references and notes"})
 _BACKLINK_RE = re.compile(r"\s*↩\ufe0e?\ufe0f?")
 _URL_TAIL_RE = re.compile(r"(?:https?://|www\.)\S*$")
@@ -109,12 +121,20 @@ def read_pdf(data: bytes, *, name: str) -> PdfDocument:
             f"{name}: the PDF has no text layer (a scanned document?); "
             "it needs OCR, which memoqa does not do"
         )
-    lines = _without_running_lines(lines)
+    lines = _without_contents(_without_running_lines(lines))
     body = _body_size(lines)
-    footnotes = [line for line in lines if _is_footnote(line, body)]
     words = _words(lines)
-    blocks = _blocks([line for line in lines if line not in footnotes], body, words)
-    notes = _page_notes(footnotes, words) or _end_notes(blocks, words)
+    foot = {id(line) for line in _foot_lines(lines, body)}
+    citing_one = {
+        line.page for line in lines if id(line) not in foot and "<sup>1</sup>" in line.text
+    }
+    page_notes, others = _page_notes([line for line in lines if id(line) in foot], citing_one)
+    taken = foot - {id(line) for line in others}
+    blocks = _blocks([line for line in lines if id(line) not in taken], body, words)
+    if page_notes:
+        notes = _numbered(page_notes, [line for block in blocks for line in block.lines], words)
+    else:
+        notes = _end_notes(blocks, words)
     out = []
     for block in blocks:
         if block.kind == "h":
@@ -211,12 +231,22 @@ def _reading_boxes(
     gutter = _gutter(rows, width, size)
     if gutter is None:
         return [_Box(0.0, 0.0, width, height)]
-    # Consecutive rows of one kind (crossed or split by the gutter) form a band.
+    # Each row's text from its highest top to its lowest bottom.
+    extents: dict[int, tuple[float, float]] = {}
+    for c in chars:
+        row = _row(c, size)
+        top, bottom = extents.get(row, (c["top"], c["bottom"]))
+        extents[row] = (min(top, c["top"]), max(bottom, c["bottom"]))
+    # Consecutive rows of one kind (crossed or split by the gutter) form a band;
+    # a band starts halfway between the row above it and its own first row.
     bands: list[tuple[float, bool]] = []  # (top, split)
+    above = 0.0
     for row, spans in sorted(rows.items()):
         split = not any(a <= gutter <= b for a, b in spans)
+        top, bottom = extents[row]
         if not bands or bands[-1][1] != split:
-            bands.append((row * size, split))
+            bands.append(((above + top) / 2 if bands else top, split))
+        above = bottom
     # Each column's text edges, from the rows the gutter splits.
     split_spans = [
         span
@@ -245,12 +275,21 @@ def _text_rows(chars: list[dict[str, Any]], size: float) -> dict[int, list[tuple
     (characters closer than a gutter merged into one span)."""
     rows: dict[int, list[tuple[float, float]]] = {}
     for c in sorted(chars, key=lambda c: c["x0"]):
-        spans = rows.setdefault(int((c["top"] + c["bottom"]) / 2 // size), [])
+        spans = rows.setdefault(_row(c, size), [])
         if spans and c["x0"] - spans[-1][1] < GUTTER_WIDTH * size:
             spans[-1] = (spans[-1][0], max(spans[-1][1], c["x1"]))
         else:
             spans.append((c["x0"], c["x1"]))
     return rows
+
+
+def _row(char: dict[str, Any], size: float) -> int:
+    """The row of the page a character is set in, rows one type size high. A
+    small raised digit (a note marker) counts in the row of the line it is
+    raised above: its foot is about where that line's middle is."""
+    if char["text"].isdigit() and char["size"] < SUPERSCRIPT_SIZE * size:
+        return int((char["bottom"] + 0.15 * size) // size)
+    return int((char["top"] + char["bottom"]) / 2 // size)
 
 
 def _gutter(rows: dict[int, list[tuple[float, float]]], width: float, size: float) -> float | None:
@@ -307,6 +346,9 @@ def _box_lines(
             continue
         main_size = Counter(round(c["size"], 1) for c in line_chars).most_common(1)[0][0]
         text = _marked_text(line_chars, main_size)
+        # A glyph without a Unicode mapping reads as "(cid:N)": at a line's start
+        # it is a bullet drawn from a symbol font; elsewhere it is dropped.
+        text = _CID_RE.sub("", _CID_START_RE.sub("• ", text)).strip()
         if not text.strip():
             continue
         if any(
@@ -477,16 +519,41 @@ def _without_running_lines(lines: list[_Line]) -> list[_Line]:
 
     counts = Counter(shape(line) for line in lines if in_margin(line))
     running = {s for s, n in counts.items() if n >= max(2, RUNNING_SHARE * pages)}
-    return [
-        line
-        for line in lines
-        if not (
-            in_margin(line)
-            and (
-                shape(line) in running or re.fullmatch(r"(page\s*)?#(\s*(of|/)\s*#)?", shape(line))
-            )
+    # A page may extend its running line (the last page's footer adds the
+    # report's number and version, say).
+    prefixes = tuple(p for p in (s.rstrip(" #") for s in running) if len(p) >= 12)
+
+    def is_running(line: _Line) -> bool:
+        text = shape(line)
+        return (
+            text in running
+            or bool(prefixes and text.startswith(prefixes))
+            or bool(re.fullmatch(r"(page\s*)?#(\s*(of|/)\s*#)?", text))
         )
-    ]
+
+    return [line for line in lines if not (in_margin(line) and is_running(line))]
+
+
+def _without_contents(lines: list[_Line]) -> list[_Line]:
+    """Lines without the table of contents: on a page headed "Contents" or with
+    lines of dot leaders, the heading, each entry ending in a page number, and
+    the lines between entries (a title broken over two lines)."""
+    out: list[_Line] = []
+    for page in dict.fromkeys(line.page for line in lines):
+        on_page = [line for line in lines if line.page == page]
+        entries = [bool(_CONTENTS_ENTRY_RE.search(line.text)) for line in on_page]
+        headed = any(_CONTENTS_RE.match(line.text) for line in on_page)
+        leaders = sum(bool(_LEADERS_RE.search(line.text)) for line in on_page)
+        if not (headed and sum(entries) >= 3) and leaders < 3:
+            out += on_page
+            continue
+        hits = [i for i, entry in enumerate(entries) if entry]
+        first, last = hits[0], hits[-1]
+        for i, line in enumerate(on_page):
+            if _CONTENTS_RE.match(line.text) or first <= i <= last:
+                continue
+            out.append(line)
+    return out
 
 
 def _body_size(lines: list[_Line]) -> float:
@@ -540,7 +607,19 @@ def _blocks(lines: list[_Line], body: float, words: _Words) -> list[_Block]:
         else:
             current.lines.append(line)  # type: ignore[union-attr]
         previous = line
+    for block in blocks:
+        if block.kind == "h" and _prose(block):
+            block.kind, block.level = "p", 0
     return blocks
+
+
+def _prose(block: _Block) -> bool:
+    """Whether text set in a heading's type is prose: a paper whose tables hold
+    more text than its paragraphs can make its body type look large. A heading
+    is short; a block of more than HEADING_CHARS characters, or a sentence of
+    several words, is a paragraph."""
+    text = block.text.strip()
+    return len(text) > HEADING_CHARS or (text.endswith(".") and len(text.split()) >= 8)
 
 
 def _runs_on(last: _Line, first: _Line, right_edge: float) -> bool:
@@ -571,23 +650,121 @@ def _bold_heading(line: _Line, body: float) -> bool:
     )
 
 
-def _page_notes(footnotes: list[_Line], words: _Words) -> dict[int, str]:
-    """Notes set at the pages' feet: each starts with its number."""
-    notes: dict[int, list[_Line]] = {}
-    current: int | None = None
+@dataclass
+class _Note:
+    """A note found at a page's foot: the number printed, its sequence (a paper's
+    numbering may restart, per letter, chapter or appendix) and its lines."""
+
+    label: int
+    sequence: int
+    page: int
+    lines: list[_Line]
+
+
+def _page_notes(footnotes: list[_Line], citing_one: set[int]) -> tuple[list[_Note], list[_Line]]:
+    """Notes set at the pages' feet, in order, and the lines at the feet that
+    belong to no note (a figure's source line, say). Each note starts with its
+    number, the next of its sequence. A note 1 after others starts a new sequence
+    where a marker 1 stands on its page or the page before (`citing_one`) and it
+    cannot be a line of the note before: its number is raised or stands alone,
+    or it is the first line of its page's notes. A line that starts no note
+    continues the note above it on its page; at the top of a page's notes, it
+    continues the last note of the page before only where that note was left
+    unfinished (no full stop) or the line starts in lower case."""
+    notes: list[_Note] = []
+    others: list[_Line] = []
+    open_on: int | None = None  # the page whose note the next plain line continues
     for line in footnotes:
-        start = (
-            _NOTE_START_RE.match(line.text)
-            or _RAISED_START_RE.match(line.text)
-            or _LABEL_ONLY_RE.match(line.text)
-        )
-        if start and int(start.group(1)) == (current or 0) + 1:
-            current = int(start.group(1))
-            line.text = start.group(2)
-            notes[current] = [line]
-        elif current is not None:
-            notes[current].append(line)
-    return {n: _note_text(ls, words) for n, ls in notes.items()}
+        first_on_page = open_on != line.page and (not others or others[-1].page != line.page)
+        plain = _NOTE_START_RE.match(line.text)
+        raised = _RAISED_START_RE.match(line.text) or _LABEL_ONLY_RE.match(line.text)
+        start = plain or raised
+        number = int(start.group(1)) if start else None
+        current = notes[-1] if notes else None
+        if start and number == (current.label if current else 0) + 1:
+            sequence = current.sequence if current else 1
+        elif (
+            start
+            and number == 1
+            and current
+            and (raised or first_on_page)
+            and {line.page, line.page - 1} & citing_one
+        ):
+            sequence = current.sequence + 1
+        else:
+            if current is not None and (
+                open_on == line.page or (first_on_page and _unfinished(current, line))
+            ):
+                current.lines.append(line)
+                open_on = line.page
+            else:
+                others.append(line)
+                open_on = None
+            continue
+        line.text = start.group(2)
+        notes.append(_Note(int(start.group(1)), sequence, line.page, [line]))
+        open_on = line.page
+    return notes, others
+
+
+def _unfinished(note: _Note, line: _Line) -> bool:
+    """Whether `line`, at the top of a page's notes, runs on from `note` on an
+    earlier page."""
+    last = note.lines[-1].text.rstrip()
+    return (
+        line.page == note.lines[-1].page + 1
+        and bool(last)
+        and (not last.endswith((".", ".”", '."', ".)")) or line.text[:1].islower())
+    )
+
+
+def _foot_lines(lines: list[_Line], body: float) -> list[_Line]:
+    """The lines that may be notes at a page's foot: smaller type in the page's
+    lower half, below every line of body-size type on the page (a box of small
+    type between paragraphs is not a note)."""
+    lowest: dict[int, float] = {}
+    for line in lines:
+        if line.size >= 0.92 * body:
+            lowest[line.page] = max(lowest.get(line.page, 0.0), line.bottom)
+    return [
+        line
+        for line in lines
+        if _is_footnote(line, body) and line.top >= lowest.get(line.page, 0.0) - 1
+    ]
+
+
+def _numbered(notes: list[_Note], lines: list[_Line], words: _Words) -> dict[int, str]:
+    """The notes by the number each is cited by, and each marker of `lines` set to
+    the number of the note it cites. One sequence keeps its printed numbers; where
+    the numbering restarts, later sequences are numbered on from the last note of
+    the sequence before, and a marker cites the note of its own sequence: the one
+    at its page's foot, or else the last sequence begun by its page."""
+    keys: dict[tuple[int, int], int] = {}
+    for note in notes:
+        keys[(note.sequence, note.label)] = len(keys) + 1
+    if all(note.sequence == 1 for note in notes):
+        keys = {(1, note.label): note.label for note in notes}
+    else:
+        on_page = {(note.page, note.label): note.sequence for note in notes}
+        begun: dict[int, int] = {}
+        for note in notes:
+            begun.setdefault(note.page, note.sequence)
+            begun[note.page] = max(begun[note.page], note.sequence)
+
+        def cite(line: _Line, marker: re.Match[str]) -> str:
+            label = int(marker.group(1))
+            sequence = on_page.get((line.page, label))
+            if sequence is None:
+                earlier = [s for page, s in begun.items() if page <= line.page]
+                sequence = max(earlier, default=1)
+                while sequence > 1 and (sequence, label) not in keys:
+                    sequence -= 1
+            key = keys.get((sequence, label))
+            return f"<sup>{key if key is not None else label}</sup>"
+
+        for line in lines:
+            line.text = _SUP_RE.sub(functools.partial(cite, line), line.text)
+    return {keys[(n.sequence, n.label)]: _note_text(n.lines, words) for n in notes}
 
 
 def _end_notes(blocks: list[_Block], words: _Words) -> dict[int, str]:

@@ -75,3 +75,66 @@ def test_the_document_tells_whether_its_line_ends_hyphenate_words():
     assert _words(lines).hyphenates
     lines = _lines("a political-", "military bloc", "political-military")
     assert not _words(lines).hyphenates
+
+
+def _line(text: str, page: int, top: float, size: float = 9.0) -> _Line:
+    return _Line(text, size, False, top, top + size, 72.0, 540.0, page, HEIGHT)
+
+
+def test_notes_whose_numbering_restarts_are_kept_apart_and_each_marker_cites_its_own():
+    """A letter with one note, a report whose notes start again at 1, an appendix
+    starting again: three sequences, numbered on, and a marker cites the note
+    of its own sequence, also where its note sits on a later page."""
+    from ingest.formats.pdf import _numbered, _page_notes
+
+    body = [
+        _line("The letter.<sup>1</sup>", 1, 100, 11.0),
+        _line("The findings<sup>1</sup> and more<sup>2</sup>.", 2, 100, 11.0),
+        _line("At the page's foot:<sup>3</sup>", 3, 700, 11.0),
+        _line("The appendix.<sup>1</sup>", 5, 100, 11.0),
+    ]
+    feet = [
+        _line("1 The letter's note.", 1, 700),
+        _line("<sup>1</sup> The report's first note.", 2, 700),
+        _line("2 The report's second note, which runs on", 2, 712),
+        _line("to its page's end.", 2, 724),
+        _line("3 The third, on the page after its marker.", 4, 700),
+        _line("1 The appendix's note.", 5, 700),
+        _line("Source: a figure's source line, no note.", 6, 700),
+    ]
+    citing_one = {line.page for line in body if "<sup>1</sup>" in line.text}
+    notes, others = _page_notes(feet, citing_one)
+    assert [(n.sequence, n.label) for n in notes] == [(1, 1), (2, 1), (2, 2), (2, 3), (3, 1)]
+    assert [line.text for line in others] == ["Source: a figure's source line, no note."]
+    numbered = _numbered(notes, body, _Words(frozenset(), hyphenates=True))
+    assert numbered == {
+        1: "The letter's note.",
+        2: "The report's first note.",
+        3: "The report's second note, which runs on to its page's end.",
+        4: "The third, on the page after its marker.",
+        5: "The appendix's note.",
+    }
+    assert [line.text for line in body] == [
+        "The letter.<sup>1</sup>",
+        "The findings<sup>2</sup> and more<sup>3</sup>.",
+        "At the page's foot:<sup>4</sup>",
+        "The appendix.<sup>5</sup>",
+    ]
+
+
+def test_a_note_runs_on_in_lower_case_on_the_next_page_and_a_1_without_a_marker_starts_nothing():
+    from ingest.formats.pdf import _numbered, _page_notes
+
+    body = [_line("Text.<sup>1</sup>", 1, 100, 11.0)]
+    feet = [
+        _line("1 The only note.", 1, 700),
+        _line("a table's row set small at the next page's foot", 2, 700),
+        _line("1 a number that starts no new sequence: no marker 1 cites it", 4, 700),
+    ]
+    notes, others = _page_notes(feet, {1})
+    assert [(n.sequence, n.label) for n in notes] == [(1, 1)]
+    assert [line.page for line in others] == [4]
+    assert _numbered(notes, body, _Words(frozenset(), hyphenates=True)) == {
+        1: "The only note. a table's row set small at the next page's foot"
+    }
+    assert body[0].text == "Text.<sup>1</sup>"
