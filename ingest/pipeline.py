@@ -43,6 +43,7 @@ from ingest.index.records import (
 from ingest.index.store import IndexStore, connect, forget_clients, iter_records
 from ingest.parse import PARSER_VERSION, ParsedDocument, parse_document
 from ingest.settings import IngestSettings, load_configured_embedder
+from ingest.summary import ParseSummary, summarise
 from ingest.text import plain_text
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
@@ -73,6 +74,7 @@ class DocumentReport:
     id: str
     status: str  # added | changed | unchanged | removed
     passages: int
+    summary: ParseSummary | None = None  # what was read (None for a removed document)
 
 
 @dataclass
@@ -334,7 +336,13 @@ def _unchanged_report(
         changed=False,
         collection=active.collection,
         documents=[
-            DocumentReport(p.source.meta.id, "unchanged", len(p.passages)) for p in prepared
+            DocumentReport(
+                p.source.meta.id,
+                "unchanged",
+                len(p.passages),
+                summarise(p.parsed, len(p.passages)),
+            )
+            for p in prepared
         ],
         passages=active.passage_count,
         embedded=0,
@@ -612,6 +620,7 @@ def _document_records(generation: _NewGeneration) -> list[DocumentRecord]:
                 ingested_at=before.ingested_at if unchanged and before else now,
                 abbreviations=document.parsed.abbreviations,
                 warnings=document.parsed.warnings,
+                summary=summarise(document.parsed, len(document.passages)).to_dict(),
                 segment=generation.plan.segment_of(meta.id),
                 fingerprint=generation.plan.fingerprints[meta.id],
             )
@@ -630,7 +639,11 @@ def _document_reports(
             status = "added"
         else:
             status = "unchanged" if before.sha256 == p.source.sha256 else "changed"
-        reports.append(DocumentReport(p.source.meta.id, status, len(p.passages)))
+        reports.append(
+            DocumentReport(
+                p.source.meta.id, status, len(p.passages), summarise(p.parsed, len(p.passages))
+            )
+        )
     current = {p.source.meta.id for p in prepared}
     reports.extend(
         DocumentReport(doc_id, "removed", 0) for doc_id in sorted(set(previous) - current)

@@ -78,6 +78,7 @@ class DocumentRecord:
     ingested_at: str
     abbreviations: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # ingest.summary.ParseSummary
     segment: str = ""  # the segment holding its passages
     fingerprint: str = ""  # of its file, metadata and the index configuration
 
@@ -109,6 +110,7 @@ class DocumentRecord:
             ingested_at=str(meta.get("ingested_at", "")),
             abbreviations=json.loads(meta.get("abbreviations", "{}")),
             warnings=json.loads(meta.get("warnings", "[]")),
+            summary=json.loads(meta.get("summary", "{}")),
             segment=str(meta.get("segment", "")),
             fingerprint=str(meta.get("fingerprint", "")),
         )

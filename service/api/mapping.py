@@ -100,4 +100,5 @@ def document_info(d: DocumentRecord) -> schemas.DocumentInfo:
         url=d.url,
         passage_count=d.passage_count,
         ingested_at=d.ingested_at,
+        parse=schemas.ParseSummary.model_validate(d.summary) if d.summary else None,
     )

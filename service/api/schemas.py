@@ -208,6 +208,18 @@ class PassageDetail(BaseModel):
     )
 
 
+class ParseSummary(BaseModel):
+    """What was read from a paper: check it before trusting the answers."""
+
+    sections: list[str] = Field(description="The top-level headings, in order.")
+    passages: int
+    notes: int = Field(description="Notes (endnotes or footnotes) found.")
+    markers: int = Field(description="Distinct note numbers the text cites.")
+    markers_without_note: list[int]
+    notes_without_marker: list[int]
+    warnings: list[str]
+
+
 class DocumentInfo(BaseModel):
     id: str
     title: str
@@ -217,6 +229,9 @@ class DocumentInfo(BaseModel):
     url: str | None
     passage_count: int
     ingested_at: str
+    parse: ParseSummary | None = Field(
+        default=None, description="What was read from the file (absent for older indexes)."
+    )
 
 
 class DocumentsResponse(BaseModel):

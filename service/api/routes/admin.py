@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
 from ingest.corpus import EXTENSIONS, MAX_FILE_BYTES
 from ingest.errors import CorpusError
@@ -39,7 +40,13 @@ def _report(report: IngestReport) -> dict[str, Any]:
         "reused": report.reused,
         "seconds": round(report.seconds, 2),
         "documents": [
-            {"id": d.id, "status": d.status, "passages": d.passages} for d in report.documents
+            {
+                "id": d.id,
+                "status": d.status,
+                "passages": d.passages,
+                **({"parse": d.summary.to_dict()} if d.summary else {}),
+            }
+            for d in report.documents
         ],
         "warnings": report.warnings,
     }
@@ -55,11 +62,16 @@ async def add_documents(
     date: Annotated[str | None, Form()] = None,
     url: Annotated[str | None, Form()] = None,
     id: Annotated[str | None, Form()] = None,
-) -> dict[str, Any]:
+    dry_run: Annotated[bool, Form(description="Read the files and report; add nothing.")] = False,
+) -> Any:
     """Add papers as `memoqa add` does, all or none: each is read in its format,
     copied into the corpus with its manifest entry, and indexed; running services
-    answer from them without a restart. A bad file is a 400 naming it."""
+    answer from them without a restart. Each document's `parse` tells what was
+    read (sections, passages, notes, markers without a note, notes without a
+    marker, warnings). With `dry_run`, the files are read and their parse
+    returned (200), and nothing is added. A bad file is a 400 naming it."""
     from ingest.library import NewPaper, add_papers
+    from ingest.summary import inspect_file
 
     if len(files) > 1 and (id or title):
         raise CorpusError("id and title name one paper: upload the files one at a time")
@@ -70,6 +82,20 @@ async def add_documents(
             path.parent.mkdir()
             await _save(upload, path)
             papers.append(NewPaper(path, id, title, author, publisher, date, url))
+        if dry_run:
+            found = [
+                await run_in_threadpool(inspect_file, p.path, engine.settings.chunking)
+                for p in papers
+            ]
+            return JSONResponse(
+                {
+                    "dry_run": True,
+                    "papers": [
+                        {**i.to_dict(), "file": upload.filename}
+                        for i, upload in zip(found, files, strict=True)
+                    ],
+                }
+            )
         change = await run_in_threadpool(
             add_papers, engine.settings, papers, embedder=engine.embedder
         )

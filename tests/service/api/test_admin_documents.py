@@ -81,3 +81,29 @@ def test_a_bad_upload_is_a_400_naming_it_and_changes_nothing(
     assert r.status_code == 400 and reason in r.json()["detail"] and name in r.json()["detail"]
     assert settings.corpus.manifest.read_bytes() == before
     assert json.loads(before)["documents"][0]["id"] == "weitz-2025-sco"
+
+
+def test_a_dry_run_upload_reports_the_parse_and_adds_nothing(admin, settings):
+    """What was read comes back before anything is added; an added paper's parse
+    is in the upload's reply and in the document list (for the chat page)."""
+    client, ops, analyst = admin
+    before = settings.corpus.manifest.read_bytes()
+    files = {"files": ("csto-notes.html", PAGE, "text/html")}
+    r = client.post("/v1/admin/documents", files=files, data={"dry_run": "true"}, headers=ops)
+    assert r.status_code == 200, r.text
+    (paper,) = r.json()["papers"]
+    assert paper["file"] == "csto-notes.html" and paper["format"] == "html"
+    assert paper["title"] == "CSTO Notes"
+    assert paper["summary"]["notes"] == 1 and paper["summary"]["markers"] == 1
+    assert paper["summary"]["markers_without_note"] == []
+    assert paper["summary"]["passages"] >= 1 and paper["summary"]["sections"]
+    assert settings.corpus.manifest.read_bytes() == before
+    added = client.post("/v1/admin/documents", files=files, data={"id": "csto"}, headers=ops)
+    assert added.status_code == 201, added.text
+    (report,) = [d for d in added.json()["documents"] if d["id"] == "csto"]
+    assert report["parse"]["notes"] == 1 and report["parse"]["notes_without_marker"] == []
+    listed = client.get("/v1/documents", headers=analyst).json()["documents"]
+    parse = {d["id"]: d["parse"] for d in listed}
+    assert parse["csto"]["notes"] == 1 and parse["csto"]["passages"] >= 1
+    assert parse["weitz-2025-sco"]["notes"] == 73
+    assert parse["weitz-2025-sco"]["markers_without_note"] == []
