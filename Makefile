@@ -71,15 +71,21 @@ test: install
 	tests/offline.sh $(BIN)/python -m pytest
 	$(MAKE) --no-print-directory eval-ci
 
+# The questions are asked of one library holding every paper (eval/library.json: the
+# memo and the real reports of tests/papers), in an index of its own.
+EVAL_LIBRARY := MEMOQA_CORPUS__MANIFEST=eval/library.json \
+	MEMOQA_INDEX__PATH=.memoqa/library/index MEMOQA_INDEX__LOCK_PATH=.memoqa/library/ingest.lock
+
 eval-ci: install
-	tests/offline.sh sh -c '$(BIN)/memoqa ingest && $(BIN)/memoqa eval validate && \
+	tests/offline.sh env $(EVAL_LIBRARY) sh -c '$(BIN)/memoqa ingest && \
+		$(BIN)/memoqa eval validate && \
 		$(BIN)/memoqa eval --profile ci --baseline eval/baseline.json'
 
 # Every question judged; writes eval/runs/full/. With the offline judge on 2 cores this
 # takes hours (about 45 s of judging a question); --judge-url takes a faster judge.
 eval-full: install
-	$(BIN)/memoqa ingest
-	$(BIN)/memoqa eval --profile full --baseline eval/baseline.json
+	env $(EVAL_LIBRARY) sh -c '$(BIN)/memoqa ingest && \
+		$(BIN)/memoqa eval --profile full --baseline eval/baseline.json'
 
 clean:
-	rm -rf .memoqa/index .memoqa/ingest.lock eval/runs
+	rm -rf .memoqa/index .memoqa/ingest.lock .memoqa/library eval/runs

@@ -8,6 +8,7 @@ Run `python -m eval.dataset [FILE ...]` to validate.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from collections import Counter
@@ -18,8 +19,10 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ingest.chunk import chunk_document
-from ingest.corpus import load_corpus
+from ingest.corpus import ExtractionCache, load_corpus
+from ingest.errors import CorpusError
 from ingest.parse import parse_document
+from ingest.settings import IngestSettings
 from ingest.text import clean_inline, plain_text
 
 Kind = Literal[
@@ -38,6 +41,8 @@ KINDS: tuple[str, ...] = get_args(Kind)
 # Kinds the papers do not answer: the right response is a refusal.
 UNANSWERABLE = ("unanswerable", "nearmiss")
 QUESTIONS = Path(__file__).parent / "questions.jsonl"
+# The library the questions are asked of: the memo and real reports, in one index.
+LIBRARY = Path(__file__).parent / "library.json"
 JUDGE_CASES = Path(__file__).parent / "judge_cases.jsonl"
 _SPACE = re.compile(r"\s+")
 
@@ -65,7 +70,7 @@ class GoldEvidence(BaseModel):
 class EvalItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z]+-\d{3}$")
+    id: str = Field(pattern=r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*-\d{3}$")
     kind: Kind
     split: Literal["dev", "test"]
     question: str = Field(min_length=5)
@@ -87,6 +92,11 @@ class EvalItem(BaseModel):
     trap: list[GoldEvidence] = Field(
         default_factory=list,
         description="nearmiss: the neighbouring text that does NOT answer the question.",
+    )
+    paper: str | None = Field(
+        None,
+        description="The document a question without evidence (unanswerable) is about, "
+        "for the report's rows per paper; never shown to the service.",
     )
     notes: str | None = None
 
@@ -132,10 +142,10 @@ class CorpusText:
         return normalise(span) in self.texts.get(doc, "")
 
 
-def corpus_text(manifest: Path) -> CorpusText:
+def corpus_text(manifest: Path, cache: ExtractionCache | None = None) -> CorpusText:
     texts: dict[str, str] = {}
     notes: dict[str, dict[int, str]] = {}
-    for source in load_corpus(manifest):
+    for source in load_corpus(manifest, cache):
         parsed = parse_document(source.text, name=str(source.path))
         passages = chunk_document(source.meta.id, parsed, max_chars=10**6, min_chars=0)
         whole = normalise(clean_inline(source.text, markers="strip"))
@@ -165,6 +175,8 @@ def validate(items: list[EvalItem], corpus: CorpusText) -> list[str]:
     questions = Counter(normalise(i.question).lower() for i in items)
     problems += [f"duplicate question: {q}" for q, n in questions.items() if n > 1]
     for item in items:
+        if item.paper is not None and item.paper not in corpus.texts:
+            problems.append(f"{item.id}: unknown document {item.paper}")
         for ev in [*item.evidence, *item.trap]:
             if ev.doc not in corpus.texts:
                 problems.append(f"{item.id}: unknown document {ev.doc}")
@@ -188,9 +200,21 @@ def summary(items: list[EvalItem]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or [QUESTIONS]
-    manifest = Path("corpus/manifest.json")
-    corpus = corpus_text(manifest)
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.dataset", description="Validate question files against a corpus."
+    )
+    parser.add_argument("files", nargs="*", type=Path, help=f"question files (default {QUESTIONS})")
+    parser.add_argument(
+        "--manifest", type=Path, default=LIBRARY, help=f"the corpus asked (default {LIBRARY})"
+    )
+    args = parser.parse_args(argv)
+    paths = args.files or [QUESTIONS]
+    try:
+        cache = ExtractionCache(IngestSettings().index.extracted_folder)
+        corpus = corpus_text(args.manifest, cache)
+    except CorpusError as exc:
+        print(exc)
+        return 1
     items: list[EvalItem] = []
     try:
         for path in paths:

@@ -51,7 +51,7 @@ Progress = Callable[[str, int, int], None]
 
 
 # How many questions the ci gate asks the language model; the others are searched only.
-ANSWER_SLICE_SIZE = 40
+ANSWER_SLICE_SIZE = 72
 
 
 @dataclass
@@ -79,8 +79,12 @@ def judged_slice(items: list[EvalItem]) -> list[str]:
 
 def paper_of(item: EvalItem) -> str:
     """The paper(s) a question is about: its evidence's documents, a near miss's trap
-    documents, or "any" for a question that names none."""
-    docs = sorted({e.doc for e in item.evidence} or {e.doc for e in item.trap})
+    documents, the paper an unanswerable question names, or "any"."""
+    docs = sorted(
+        {e.doc for e in item.evidence}
+        or {e.doc for e in item.trap}
+        or ({item.paper} if item.paper else set())
+    )
     return "+".join(docs) or "any"
 
 
@@ -265,6 +269,7 @@ def answer_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
     return {
         "id": item.id,
         "kind": item.kind,
+        "paper": paper_of(item),
         "split": item.split,
         "item_hash": _item_hash(item),
         "asked": True,
@@ -302,6 +307,7 @@ def search_row(item: EvalItem, client: Client, config: EvalConfig) -> dict[str, 
     return {
         "id": item.id,
         "kind": item.kind,
+        "paper": paper_of(item),
         "split": item.split,
         "item_hash": _item_hash(item),
         "asked": False,
@@ -565,6 +571,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for row in rows:
         groups.setdefault(f"kind:{row['kind']}", []).append(row)
         groups.setdefault(f"split:{row['split']}", []).append(row)
+        if "paper" in row:
+            groups.setdefault(f"paper:{row['paper']}", []).append(row)
     out: dict[str, Any] = {}
     for name, members in sorted(groups.items()):
         metrics: dict[str, Any] = {"n": len(members), "asked": sum(asked(r) for r in members)}

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 from support import MANIFEST
 
-from eval.dataset import KINDS, QUESTIONS, EvalItem, corpus_text, load_items, validate
+from eval.dataset import KINDS, LIBRARY, QUESTIONS, EvalItem, corpus_text, load_items, validate
+from eval.runner import paper_of
 
 
 @pytest.fixture(scope="module")
@@ -13,9 +14,14 @@ def corpus():
     return corpus_text(MANIFEST)
 
 
-def test_committed_question_set_is_valid(corpus):
+def test_committed_question_set_is_valid_against_the_library_it_is_asked_of():
+    """The memo's questions and at least 20 about each of at least four real
+    reports, every label pointing at the library's text."""
     items = load_items(QUESTIONS)
-    assert validate(items, corpus) == []
+    assert validate(items, corpus_text(LIBRARY)) == []
+    papers = Counter(paper_of(i) for i in items)
+    assert sum(n >= 20 for p, n in papers.items() if p != "weitz-2025-sco") >= 4, papers
+    assert "any" not in papers
     kinds = Counter(i.kind for i in items)
     assert len(items) >= 100
     assert all(kinds[k] >= 10 for k in KINDS), kinds
