@@ -40,6 +40,8 @@ RUNNING_SHARE = 0.4
 # A horizontal gap over this share of the type size between two characters is a
 # space the PDF does not draw.
 WORD_GAP = 0.1
+# A side column stands left of the main text across a gap this many type sizes wide.
+SIDE_GAP = 1.2
 # A vertical gap over this share of the type size starts a new paragraph.
 PARAGRAPH_GAP = 0.55
 # Two columns are split by a gutter at least this share of the type size wide,
@@ -136,7 +138,7 @@ def read_pdf(data: bytes, *, name: str) -> PdfDocument:
     else:
         notes = _end_notes(blocks, words)
     out = []
-    for block in blocks:
+    for block in _titled(_drop_caps(blocks)):
         if block.kind == "h":
             out.append(("h", "#" * block.level + " " + block.text))
         elif block.kind == "li":
@@ -331,7 +333,10 @@ def _box_lines(
     part: Any, page: Any, size: float, box: int, area: tuple[float, float] | None
 ) -> list[_Line]:
     """The lines of one part of a page, superscripts kept on the line they
-    belong to (a tolerance of about half a line) and turned into markers."""
+    belong to (a tolerance of about half a line) and turned into markers. Text
+    set in a side column left of the main text (a date and author beside a
+    summary, a report's headings in its left margin) is read apart from the
+    lines it stands beside, before them."""
     links = page_links(page)
     # List bullets are often drawn, not typed: a small shape just left of a line.
     bullets = [
@@ -339,54 +344,141 @@ def _box_lines(
         for shape in [*part.curves, *part.rects]
         if shape["width"] < 0.6 * size and shape["height"] < 0.6 * size
     ]
-    out = []
-    for raw in part.extract_text_lines(return_chars=True, y_tolerance=0.45 * size):
-        line_chars = [c for c in raw["chars"] if c.get("text")]
-        if not line_chars:
-            continue
-        main_size = Counter(round(c["size"], 1) for c in line_chars).most_common(1)[0][0]
-        text = _marked_text(line_chars, main_size)
-        # A glyph without a Unicode mapping reads as "(cid:N)": at a line's start
-        # it is a bullet drawn from a symbol font; elsewhere it is dropped.
-        text = _CID_RE.sub("", _CID_START_RE.sub("• ", text)).strip()
-        if not text.strip():
-            continue
-        if any(
-            0 <= raw["x0"] - b["x1"] < 2 * main_size
-            and b["top"] < raw["bottom"]
-            and b["bottom"] > raw["top"]
-            for b in bullets
+    raws = [
+        chars
+        for raw in part.extract_text_lines(return_chars=True, y_tolerance=0.45 * size)
+        if (chars := [c for c in raw["chars"] if c.get("text")])
+    ]
+    edges = _main_edges(raws)
+    main: list[_Line] = []
+    side: list[_Line] = []
+    for chars in raws:
+        left, middle, right = _side_parts(chars, edges, size)
+        for piece, into in ((left, side), (middle, main), (right, side)):
+            line = _line(piece, page, box, area, links, bullets) if piece else None
+            if line is not None:
+                into.append(line)
+    if not side:
+        return main
+    # Each run of side lines goes before the main line it stands beside.
+    for line in side:
+        line.box = -1 - box
+    runs: list[list[_Line]] = []
+    for line in side:
+        if runs and line.top - runs[-1][-1].bottom < PARAGRAPH_GAP * line.size:
+            runs[-1].append(line)
+        else:
+            runs.append([line])
+    # A run goes before the paragraph beside its first line.
+    places: dict[int, list[_Line]] = {}
+    for run in runs:
+        at = next((i for i, line in enumerate(main) if line.bottom > run[0].top), len(main))
+        while 0 < at < len(main) and (
+            main[at].top - main[at - 1].bottom < PARAGRAPH_GAP * main[at].size
         ):
-            text = "• " + text
-        bold = (
-            sum("bold" in c.get("fontname", "").lower() for c in line_chars) > len(line_chars) / 2
-        )
-        uris = [
-            link["uri"]
-            for link in links
-            if link["top"] <= raw["bottom"]
-            and link["bottom"] >= raw["top"]
-            and link["x0"] <= raw["x1"]
-            and link["x1"] >= raw["x0"]
-        ]
-        out.append(
-            _Line(
-                text,
-                main_size,
-                bold,
-                raw["top"],
-                raw["bottom"],
-                raw["x0"],
-                raw["x1"],
-                page.page_number,
-                float(page.height),
-                uris,
-                box,
-                area,
-                _first_word(line_chars, main_size),
-            )
-        )
-    return out
+            at -= 1
+        places.setdefault(at, []).extend(run)
+    out: list[_Line] = []
+    for i, line in enumerate(main):
+        out += places.pop(i, [])
+        out.append(line)
+    return out + [line for run in places.values() for line in run]
+
+
+def _main_edges(raws: list[list[dict[str, Any]]]) -> tuple[float, float] | None:
+    """The left and right edges most of a part's lines start and end at (rounded
+    to a point; justified text ends where it starts, in every line), or None for
+    a part of a few lines."""
+    if len(raws) < 4:
+        return None
+    starts = Counter(round(min(c["x0"] for c in chars)) for chars in raws)
+    ends = Counter(round(max(c["x1"] for c in chars)) for chars in raws)
+    return float(starts.most_common(1)[0][0]), float(ends.most_common(1)[0][0])
+
+
+def _side_parts(
+    chars: list[dict[str, Any]], edges: tuple[float, float] | None, size: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """A line's characters cut into what stands in a side column left of the main
+    text, the main text, and what stands in a side column at its right. A side
+    part is set off by a gap SIDE_GAP type sizes wide and holds words: at the
+    left, it ends short of the main text's left edge; at the right, it follows
+    prose that starts at that edge and runs at least half the text's width (a
+    table's first cell does not)."""
+    ordered = sorted(chars, key=lambda c: c["x0"])
+    if edges is None:
+        return [], ordered, []
+    left_edge, right_edge = edges
+
+    def words(part: list[dict[str, Any]]) -> bool:
+        return sum(bool(c["text"].isalpha()) for c in part) >= 3
+
+    if ordered[-1]["x1"] < left_edge - 0.5 * size:
+        return (ordered, [], []) if words(ordered) else ([], ordered, [])
+    left: list[dict[str, Any]] = []
+    right: list[dict[str, Any]] = []
+    for i in range(1, len(ordered)):
+        a, b = ordered[i - 1], ordered[i]
+        if b["x0"] - a["x1"] <= SIDE_GAP * size:
+            continue
+        if not left and a["x1"] < left_edge - size and abs(b["x0"] - left_edge) < size:
+            left = ordered[:i] if words(ordered[:i]) else []
+        elif (
+            abs(ordered[0]["x0"] - left_edge) < size
+            and a["x1"] - left_edge >= 0.5 * (right_edge - left_edge)
+            and words(ordered[i:])
+        ):
+            # Prose wrapped short of a column standing at its right.
+            right = ordered[i:]
+            break
+    main = ordered[len(left) : len(ordered) - len(right)]
+    return left, main, right
+
+
+def _line(
+    line_chars: list[dict[str, Any]],
+    page: Any,
+    box: int,
+    area: tuple[float, float] | None,
+    links: list[dict[str, Any]],
+    bullets: list[dict[str, Any]],
+) -> _Line | None:
+    """One line from its characters; None for a line with no text."""
+    main_size = Counter(round(c["size"], 1) for c in line_chars).most_common(1)[0][0]
+    text = _marked_text(line_chars, main_size)
+    # A glyph without a Unicode mapping reads as "(cid:N)": at a line's start
+    # it is a bullet drawn from a symbol font; elsewhere it is dropped.
+    text = _CID_RE.sub("", _CID_START_RE.sub("• ", text)).strip()
+    if not text:
+        return None
+    x0, x1 = min(c["x0"] for c in line_chars), max(c["x1"] for c in line_chars)
+    top, bottom = min(c["top"] for c in line_chars), max(c["bottom"] for c in line_chars)
+    if any(
+        0 <= x0 - b["x1"] < 2 * main_size and b["top"] < bottom and b["bottom"] > top
+        for b in bullets
+    ):
+        text = "• " + text
+    bold = sum("bold" in c.get("fontname", "").lower() for c in line_chars) > len(line_chars) / 2
+    uris = [
+        link["uri"]
+        for link in links
+        if link["top"] <= bottom and link["bottom"] >= top and link["x0"] <= x1 and link["x1"] >= x0
+    ]
+    return _Line(
+        text,
+        main_size,
+        bold,
+        top,
+        bottom,
+        x0,
+        x1,
+        page.page_number,
+        float(page.height),
+        uris,
+        box,
+        area,
+        _first_word(line_chars, main_size),
+    )
 
 
 def page_links(page: Any) -> list[dict[str, Any]]:
@@ -610,6 +702,36 @@ def _blocks(lines: list[_Line], body: float, words: _Words) -> list[_Block]:
     for block in blocks:
         if block.kind == "h" and _prose(block):
             block.kind, block.level = "p", 0
+    return blocks
+
+
+def _drop_caps(blocks: list[_Block]) -> list[_Block]:
+    """A paragraph's first letter set large (a drop cap) reads as a heading of
+    one letter: it is put back at the start of its paragraph."""
+    out: list[_Block] = []
+    for i, block in enumerate(blocks):
+        following = blocks[i + 1] if i + 1 < len(blocks) else None
+        if (
+            block.kind == "h"
+            and re.fullmatch(r"[A-Z]", block.text.strip())
+            and following is not None
+            and following.kind == "p"
+            and following.text[:1].islower()
+        ):
+            following.lines[0].text = block.text.strip() + following.lines[0].text
+            continue
+        out.append(block)
+    return out
+
+
+def _titled(blocks: list[_Block]) -> list[_Block]:
+    """The first heading is the paper's title (level 1), every other heading a
+    section (level 2 or deeper): the type sizes of a cover page, a logo or a
+    drop cap say nothing of the paper's outline."""
+    first = next((b for b in blocks if b.kind == "h"), None)
+    for block in blocks:
+        if block.kind == "h":
+            block.level = 1 if block is first else max(2, block.level)
     return blocks
 
 
