@@ -324,8 +324,14 @@ def _fingerprints(
         "model": model.name,
         "model_fp": model.fingerprint,
     }
-    corpus = [[p.source.meta.model_dump(), p.source.sha256] for p in prepared]
+    corpus = [[p.source.meta.model_dump(), p.source.sha256, _read_as(p)] for p in prepared]
     return _Fingerprints(_fingerprint(config), _fingerprint(corpus))
+
+
+def _read_as(document: PreparedDocument) -> str:
+    """The hash of the text a file was read as: a reader that reads the same file
+    otherwise (a better PDF reader, say) changes the document."""
+    return hashlib.sha256(document.source.text.encode()).hexdigest()
 
 
 def _unchanged_report(
@@ -410,7 +416,12 @@ def _document_fingerprint(document: PreparedDocument, fingerprints: _Fingerprint
     """What a document's records were written from: its file, its metadata and
     the index configuration."""
     return _fingerprint(
-        [document.source.meta.model_dump(), document.source.sha256, fingerprints.config]
+        [
+            document.source.meta.model_dump(),
+            document.source.sha256,
+            _read_as(document),
+            fingerprints.config,
+        ]
     )
 
 

@@ -86,6 +86,27 @@ def test_changed_document_replaces_its_passages(settings, two_docs, hash_embedde
     assert any("road haulage" in t for t in texts) and not any("rail freight" in t for t in texts)
 
 
+def test_a_file_read_otherwise_is_indexed_again(settings, two_docs, hash_embedder, monkeypatch):
+    """The same file read as another text (a better reader, after an upgrade)
+    replaces its passages: the index follows what the file reads as, not only
+    its bytes."""
+    import ingest.corpus
+
+    run_ingest(settings, embedder=hash_embedder)
+    decode = ingest.corpus._decode
+
+    def read_otherwise(data: bytes, *, name: str) -> str:
+        return decode(data, name=name).replace("rail freight", "road haulage")
+
+    monkeypatch.setattr(ingest.corpus, "_decode", read_otherwise)
+    report = run_ingest(settings, embedder=hash_embedder)
+    assert report.changed
+    store = store_of(settings)
+    texts = [r["document"] for r in store.records(store.active_name())]
+    assert any("road haulage" in t for t in texts) and not any("rail freight" in t for t in texts)
+    assert not run_ingest(settings, embedder=hash_embedder).changed
+
+
 def test_removed_document_disappears(settings, two_docs, hash_embedder):
     run_ingest(settings, embedder=hash_embedder)
     manifest = json.loads((two_docs / "manifest.json").read_text())
