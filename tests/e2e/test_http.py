@@ -297,6 +297,9 @@ def test_the_chat_page_in_a_real_browser(server):
         assert "CSTO Notes" in page.inner_text("#paper-list")
         memo = next(d for d in indexed if d["id"] == "weitz-2025-sco")
         assert memo["title"] in page.inner_text("#paper-list")
+        # What was read from each paper stands beside it.
+        assert f"{memo['parse']['passages']} passages" in page.inner_text("#paper-list")
+        assert "73 notes" in page.inner_text("#paper-list")
         page.check("#paper-list input[value='weitz-2025-sco']")
         assert f"1 of {len(indexed)} chosen" in page.inner_text("#papers summary")
         page.fill(
