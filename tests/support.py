@@ -1,7 +1,10 @@
-"""Paths of the real corpus, and real processes on loopback for end-to-end tests."""
+"""Paths of the real corpus and the library of real reports, what was counted
+in those by hand, and real processes on loopback for end-to-end tests."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import socket
 import subprocess
@@ -20,6 +23,8 @@ MEMO = ROOT / "corpus" / "weitz-2025-sino-russian-interactions-sco.md"
 MANIFEST = ROOT / "corpus" / "manifest.json"
 # The embedding model's ONNX export, made once and shared by every test's index.
 ONNX = ROOT / ".memoqa" / "onnx"
+# Real, public-domain reports (CRS and GAO) with what was counted in them by hand.
+PAPERS = ROOT / "tests" / "papers"
 
 
 def free_port() -> int:
@@ -180,3 +185,32 @@ def rate_limited_api(require_key: str | None = None) -> Any:
         return {"answer": "x [1]", "answered": True, "timings_ms": {"total": 1.0}}
 
     return app
+
+
+def truth() -> list[dict[str, Any]]:
+    """What was counted by hand in each paper of the library (tests/papers/truth.json)."""
+    return json.loads((PAPERS / "truth.json").read_text())
+
+
+def expected_markers(want: dict[str, Any]) -> list[int]:
+    """The note each marker of a library paper cites, numbered as the reader
+    numbers notes: one sequence keeps its printed numbers; where numbering
+    restarts, later sequences are numbered on from the last note before them."""
+    if not want["numbering_restarts"]:
+        return list(want["marker_numbers"])
+    keys: dict[tuple[int, int], int] = {}
+    sequence = 0
+    for number in want["note_numbers"]:
+        sequence += number == 1
+        keys[(sequence, number)] = len(keys) + 1
+    cited, sequence = [], 0
+    for number in want["marker_numbers"]:
+        sequence += number == 1
+        cited.append(keys[(sequence, number)])
+    return cited
+
+
+def in_order(found: list[Any], expected: list[Any]) -> int:
+    """How many of `expected` are in `found` in the same order."""
+    matcher = difflib.SequenceMatcher(None, found, expected, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks())

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from support import PAPERS, expected_markers, in_order, truth
+
 from ingest.chunk import chunk_document
 from ingest.corpus import extract, format_of
 from ingest.parse import parse_document
@@ -30,7 +32,6 @@ from ingest.pipeline import run_ingest
 from ingest.settings import ChunkingSettings, load_configured_embedder
 from ingest.text import markers_in, plain_text
 
-PAPERS = Path(__file__).resolve().parents[1] / "papers"
 MARGIN = 0.1
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _CONTENTS_RE = re.compile(r"^\s*(table of )?contents\s*$", re.IGNORECASE | re.MULTILINE)
@@ -58,27 +59,6 @@ def reference_words(path: Path) -> tuple[list[str], int]:
             continue
         out += words(text)
     return out, skipped
-
-
-def expected_markers(want: dict[str, Any]) -> list[int]:
-    """The note each marker cites, numbered as the reader numbers notes."""
-    if not want["numbering_restarts"]:
-        return list(want["marker_numbers"])
-    keys: dict[tuple[int, int], int] = {}
-    sequence = 0
-    for number in want["note_numbers"]:
-        sequence += number == 1
-        keys[(sequence, number)] = len(keys) + 1
-    cited, sequence = [], 0
-    for number in want["marker_numbers"]:
-        sequence += number == 1
-        cited.append(keys[(sequence, number)])
-    return cited
-
-
-def in_order(found: list[Any], expected: list[Any]) -> int:
-    matcher = difflib.SequenceMatcher(None, found, expected, autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks())
 
 
 def recovered(body: list[str], notes: list[str], reference: list[str]) -> int:
@@ -131,14 +111,13 @@ def ingest_seconds(path: Path, embedder: Any) -> float:
 def main(names: list[str]) -> None:
     from service.settings import Settings
 
-    truth = json.loads((PAPERS / "truth.json").read_text())
     chunking = ChunkingSettings()
     embedder = load_configured_embedder(Settings())
     print(
         f"{'paper':17} {'pages':>5} {'notes':>9} {'markers linked':>15} "
         f"{'words in order':>15} {'read s/page':>11} {'ingest s/page':>13}"
     )
-    for want in truth:
+    for want in truth():
         if names and want["file"] not in names:
             continue
         path = PAPERS / want["file"]

@@ -6,23 +6,18 @@ footnotes at its pages' feet."""
 
 from __future__ import annotations
 
-import difflib
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from formats import memo_as
-from support import MEMO, ROOT
+from support import MEMO, PAPERS, expected_markers, in_order, truth
 
 from ingest.corpus import extract
 from ingest.formats.pdf import page_links
 from ingest.text import markers_in
-
-# Real, public-domain reports (CRS and GAO) with what was counted in them by hand.
-PAPERS = ROOT / "tests" / "papers"
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +97,7 @@ def test_a_paper_with_such_links_is_read_whole(linked_pdf):
 
 
 def _library() -> list[Path]:
-    truth = json.loads((PAPERS / "truth.json").read_text())
-    return [PAPERS / t["file"] for t in truth if t["file"].endswith(".pdf")]
+    return [PAPERS / t["file"] for t in truth() if t["file"].endswith(".pdf")]
 
 
 def test_every_page_of_every_real_paper_gives_its_links():
@@ -126,37 +120,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _truth() -> list[dict[str, Any]]:
-    return json.loads((PAPERS / "truth.json").read_text())
-
-
-def _expected_markers(want: dict[str, Any]) -> list[int]:
-    """The note each marker cites, numbered as the reader numbers notes: one
-    sequence keeps its printed numbers; where numbering restarts, later
-    sequences are numbered on from the last note before them."""
-    if not want["numbering_restarts"]:
-        return list(want["marker_numbers"])
-    keys: dict[tuple[int, int], int] = {}
-    sequence = 0
-    for number in want["note_numbers"]:
-        sequence += number == 1
-        keys[(sequence, number)] = len(keys) + 1
-    cited, sequence = [], 0
-    for number in want["marker_numbers"]:
-        sequence += number == 1
-        cited.append(keys[(sequence, number)])
-    return cited
-
-
-def linked_share(found: list[int], expected: list[int]) -> float:
-    """The share of the true markers found, in order, citing the right note."""
-    if not expected:
-        return 1.0 if not found else 0.0
-    matcher = difflib.SequenceMatcher(None, found, expected, autojunk=False)
-    return sum(block.size for block in matcher.get_matching_blocks()) / len(expected)
-
-
-@pytest.mark.parametrize("want", _truth(), ids=lambda t: t["file"])
+@pytest.mark.parametrize("want", truth(), ids=lambda t: t["file"])
 def test_each_real_paper_is_read_with_its_notes_linked(want: dict[str, Any]) -> None:
     """Every paper of the library, as counted by hand in truth.json: it is read
     (none refused for its annotations), at least 98% of its notes are found,
@@ -172,7 +136,9 @@ def test_each_real_paper_is_read_with_its_notes_linked(want: dict[str, Any]) -> 
     notes = parsed.endnotes
     assert len(notes) >= 0.98 * want["notes"] and len(notes) <= want["notes"], path.name
     body = text.split("\n## Endnotes\n")[0]
-    assert linked_share(markers_in(body), _expected_markers(want)) >= 0.98, path.name
+    expected = expected_markers(want)
+    linked = in_order(markers_in(body), expected) / len(expected) if expected else 1.0
+    assert linked >= 0.98, path.name
     if want["notes"]:
         for found, true in (
             (notes[min(notes)].text, want["first_note_text"]),
