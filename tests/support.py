@@ -214,3 +214,22 @@ def in_order(found: list[Any], expected: list[Any]) -> int:
     """How many of `expected` are in `found` in the same order."""
     matcher = difflib.SequenceMatcher(None, found, expected, autojunk=False)
     return sum(block.size for block in matcher.get_matching_blocks())
+
+
+def memo_questions(folder: Path) -> Path:
+    """The evaluation's questions about the memo alone, written to `folder`: what
+    an index of the memo alone (MANIFEST) can be asked."""
+    from eval.dataset import QUESTIONS
+    from eval.runner import paper_of
+
+    path = folder / "memo-questions.jsonl"
+    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
+    kept = [line for line in lines if line.strip() and _about_memo(line, paper_of)]
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return path
+
+
+def _about_memo(line: str, paper_of: Callable[[Any], str]) -> bool:
+    from eval.dataset import EvalItem
+
+    return paper_of(EvalItem.model_validate_json(line)) == "weitz-2025-sco"

@@ -7,7 +7,7 @@ import os
 import shutil
 
 import pytest
-from support import MANIFEST, memoqa_env, run_cli
+from support import MANIFEST, memo_questions, memoqa_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -15,12 +15,14 @@ pytestmark = pytest.mark.slow
 def test_two_real_runs_compared_and_the_report_renders(tmp_path):
     env = memoqa_env(tmp_path, MANIFEST, MEMOQA_ANSWER__GENERATOR="extractive")
     assert run_cli(["ingest"], env).returncode == 0
+    memo = ["--questions", str(memo_questions(tmp_path))]
     runs = {}
     for name, floor in (("a", None), ("b", "0.62")):
         run_env = {**env, "MEMOQA_ANSWER__MIN_RELEVANCE": floor} if floor else env
         runs[name] = tmp_path / name
         done = run_cli(
-            ["eval", "--judged", "none", "--limit", "40", "--out", str(runs[name])], run_env
+            ["eval", *memo, "--judged", "none", "--limit", "40", "--out", str(runs[name])],
+            run_env,
         )
         assert done.returncode == 0, done.stderr
     out = tmp_path / "compare"
@@ -32,7 +34,7 @@ def test_two_real_runs_compared_and_the_report_renders(tmp_path):
     assert "## Questions whose outcome changed" in text and "### " in text  # the floor refused some
 
     other = run_cli(
-        ["eval", "--judged", "none", "--limit", "10", "--out", str(tmp_path / "c")], env
+        ["eval", *memo, "--judged", "none", "--limit", "10", "--out", str(tmp_path / "c")], env
     )
     assert other.returncode == 0, other.stderr
     refused = run_cli(["eval", "compare", str(runs["a"]), str(tmp_path / "c")], env)

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from support import MANIFEST, OpenAICompatibleServer, memoqa_env, run_cli
+from support import MANIFEST, OpenAICompatibleServer, memo_questions, memoqa_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -53,6 +53,8 @@ def _eval(tmp_path, env, name, url):
             url,
             "--judge-model",
             "judge-7b",
+            "--questions",
+            str(memo_questions(tmp_path)),
             "--out",
             str(out),
         ],
