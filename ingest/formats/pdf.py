@@ -195,12 +195,13 @@ def _page_lines(page: Any) -> list[_Line]:
         return []
     size = statistics.median(c["size"] for c in chars)
     boxes = _reading_boxes(chars, float(page.width), float(page.height), size)
+    links = page_links(page)
     if len(boxes) == 1:
-        return _box_lines(page, page, size, 0, None)
+        return _box_lines(page, page, links, size, 0, None)
     out = []
     for index, box in enumerate(boxes):
         part = page.filter(lambda obj, box=box: box.holds(obj))
-        out += _box_lines(part, page, size, index, box.area)
+        out += _box_lines(part, page, links, size, index, box.area)
     return out
 
 
@@ -330,14 +331,18 @@ def _gutter(rows: dict[int, list[tuple[float, float]]], width: float, size: floa
 
 
 def _box_lines(
-    part: Any, page: Any, size: float, box: int, area: tuple[float, float] | None
+    part: Any,
+    page: Any,
+    links: list[dict[str, Any]],
+    size: float,
+    box: int,
+    area: tuple[float, float] | None,
 ) -> list[_Line]:
     """The lines of one part of a page, superscripts kept on the line they
     belong to (a tolerance of about half a line) and turned into markers. Text
     set in a side column left of the main text (a date and author beside a
     summary, a report's headings in its left margin) is read apart from the
     lines it stands beside, before them."""
-    links = page_links(page)
     # List bullets are often drawn, not typed: a small shape just left of a line.
     bullets = [
         shape
@@ -487,9 +492,6 @@ def page_links(page: Any) -> list[dict[str, Any]]:
     are resolved: a tagged PDF's annotations point back into its structure tree
     (/P, /StructParent), which resolving whole can recurse without end. One that
     cannot be read is skipped with a warning; it never costs the page its text."""
-    cached = getattr(page, "_memoqa_links", None)
-    if cached is not None:
-        return list(cached)
     from pdfminer.pdftypes import resolve1
     from pdfminer.psparser import PSLiteral
 
@@ -523,8 +525,7 @@ def page_links(page: Any) -> list[dict[str, Any]]:
             skipped += 1
     if skipped:
         log.warning("page %s: %d link annotation(s) unreadable; skipped", page.page_number, skipped)
-    page._memoqa_links = links
-    return list(links)
+    return links
 
 
 def _decoded(raw: bytes) -> str:
