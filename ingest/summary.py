@@ -14,7 +14,7 @@ from ingest.chunk import chunk_document
 from ingest.corpus import extract, format_of, read_file
 from ingest.parse import ParsedDocument, parse_document
 from ingest.settings import ChunkingSettings
-from ingest.text import markers_in
+from ingest.text import consecutive_runs, markers_in
 
 # Lists of note numbers are shown up to this many, then counted.
 SHOWN_NUMBERS = 20
@@ -34,14 +34,6 @@ class ParseSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ParseSummary | None:
-        """The summary a document record kept; None for a record without one."""
-        try:
-            return cls(**data)
-        except TypeError:
-            return None
 
 
 def summarise(parsed: ParsedDocument, passages: int) -> ParseSummary:
@@ -109,13 +101,7 @@ def numbers(values: list[int]) -> str:
     """Note numbers for a person: ranges joined, a long list cut short."""
     if not values:
         return "none"
-    runs: list[list[int]] = []
-    for n in values:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in runs]
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}–{r[-1]}" for r in consecutive_runs(values)]
     shown = ", ".join(parts[:SHOWN_NUMBERS])
     more = f" and {len(parts) - SHOWN_NUMBERS} more" if len(parts) > SHOWN_NUMBERS else ""
     return f"{shown}{more} ({len(values)})"

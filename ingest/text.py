@@ -30,6 +30,18 @@ def to_superscript(number: int) -> str:
     return str(number).translate(_TO_SUPERSCRIPT)
 
 
+def consecutive_runs(values: list[int]) -> list[list[int]]:
+    """Sorted whole numbers cut into runs of consecutive ones: [1, 2, 3, 7, 8] ->
+    [[1, 2, 3], [7, 8]]."""
+    runs: list[list[int]] = []
+    for n in values:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
+
+
 def markers_in(raw: str) -> list[int]:
     """Endnote numbers cited by `<sup>N</sup>` markers, in order of appearance."""
     return [int(m.group(1)) for m in SUP_TAG_RE.finditer(raw)]

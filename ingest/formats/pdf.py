@@ -24,6 +24,7 @@ from typing import Any
 
 from ingest.errors import CorpusError
 from ingest.formats.compose import compose, escape
+from ingest.text import consecutive_runs
 
 # A superscript is set at most this share of its line's type size...
 SUPERSCRIPT_SIZE = 0.9
@@ -310,13 +311,7 @@ def _gutter(rows: dict[int, list[tuple[float, float]]], width: float, size: floa
         return None
     best = [x for x, n in counts.items() if n == most]
     # The middle of the widest run of best positions.
-    runs: list[list[int]] = []
-    for x in best:
-        if runs and x == runs[-1][-1] + 1:
-            runs[-1].append(x)
-        else:
-            runs.append([x])
-    run = max(runs, key=len)
+    run = max(consecutive_runs(best), key=len)
     gutter = (run[0] + run[-1]) / 2
     lefts = [a for spans in rows.values() for a, b in spans if b < gutter]
     rights = [b for spans in rows.values() for a, b in spans if a > gutter]
