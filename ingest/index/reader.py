@@ -164,6 +164,15 @@ class Snapshot:
                 self._vectors.popitem(last=False)
         return found
 
+    def known_as(self, document_id: str) -> str:
+        """What a paper is known by: its title, author, publisher and series
+        ("CRS R48910"), which a question may name without any passage doing so."""
+        record = self.documents.get(document_id)
+        if record is None:
+            return ""
+        fields = (record.title, record.author, record.publisher, record.series)
+        return " ".join(f for f in fields if f)
+
     def get(self, ids: list[str]) -> list[StoredPassage]:
         """The passages with these ids, in that order (unknown ids left out); the
         recently read are kept."""

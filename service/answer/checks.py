@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from ingest.text import strip_superscripts
 from service.answer.question import Part, Qualifier
+from service.language import country_of, names_country
 from service.text import _TENS, _UNITS, mentions, numbers_in
 
 _ORDINALS = {
@@ -65,45 +66,58 @@ _REASON_RE = re.compile(
     re.IGNORECASE,
 )
 
-# Capitals that stand for their governments ("Beijing blocked ..."), as policy papers write.
-METONYMS: dict[str, tuple[str, ...]] = {
-    "beijing": ("China", "Chinese", "PRC"),
-    "moscow": ("Russia", "Russian", "Kremlin"),
-    "kremlin": ("Russia", "Russian", "Moscow"),
-    "washington": ("United States", "US", "U.S.", "American"),
-    "ankara": ("Turkey", "Turkish", "Türkiye"),
-    "tehran": ("Iran", "Iranian"),
-    "delhi": ("India", "Indian"),
-    "islamabad": ("Pakistan", "Pakistani"),
-    "astana": ("Kazakhstan", "Kazakh"),
-    "tashkent": ("Uzbekistan", "Uzbek"),
-    "minsk": ("Belarus", "Belarusian"),
-    "kyiv": ("Ukraine", "Ukrainian"),
-    "brussels": ("European Union", "EU", "NATO"),
-}
-
 
 def names_something(name: str, text: str, acronyms: dict[str, str]) -> bool:
-    """Whether text names `name`: in any spelling `mentions` knows, through an
-    abbreviation whose spelled-out form holds it ("China" in "PRC"), or through
-    a capital that stands for its government ("Beijing" for "China")."""
-    if mentions(name, text, acronyms):
+    """Whether text names `name`: in any spelling `mentions` knows; a name of
+    several words by its words in any order ("Department of Education" for
+    "Education Department") or its initials ("ITA"); through an abbreviation
+    whose spelled-out form holds it ("China" in "PRC"); or, for a country, by
+    any name it goes by ("U.S." for "American", "Beijing" for "China")."""
+    country = country_of(name)
+    if country is not None and names_country(country, text):
         return True
-    lowered = name.lower()
-    stem = lowered[:4] if len(lowered) > 4 else lowered
+    words = _content_words(name)
+    if len(words) >= 2:
+        if _spelled_out(name, text, acronyms) or _has_initials(words, text):
+            return True
+        lowered = {w.lower() for w in re.findall(r"[\w’'-]+", text)}
+        return all(any(w.startswith(word[:5]) for w in lowered) for word in words)
+    if mentions(name, text, acronyms) or _spelled_out(name, text, acronyms):
+        return True
+    lowered_name = name.lower()
+    stem = lowered_name[:4] if len(lowered_name) > 4 else lowered_name
     for acronym, spelled in acronyms.items():
         if len(name) > 3 and re.search(rf"\b{re.escape(stem)}", spelled.lower()):
             if re.search(rf"\b{re.escape(acronym)}\b", text):
                 return True
-    if name.isupper() and 2 <= len(name) <= 6 and _spells(name, text):
+    return bool(name.isupper() and 2 <= len(name) <= 6 and _spells(name, text))
+
+
+_NAME_FILLERS = frozenset("of the and for on in to a an de du la".split())
+
+
+def _content_words(name: str) -> list[str]:
+    return [
+        w.lower()
+        for w in re.findall(r"[\w’'-]+", name)
+        if w.lower() not in _NAME_FILLERS and (len(w) >= 2 or w.isdigit())
+    ]
+
+
+def _spelled_out(name: str, text: str, acronyms: dict[str, str]) -> bool:
+    """Whether text holds the name's abbreviation, or the abbreviation's spelled-out form."""
+    spelled = acronyms.get(name)
+    if spelled and spelled.lower() in text.lower():
         return True
-    for alias in METONYMS.get(lowered, ()):
-        if mentions(alias, text, acronyms):
-            return True
-    for capital, aliases in METONYMS.items():
-        if name in aliases and re.search(rf"\b{capital}\b", text, re.IGNORECASE):
-            return True
-    return False
+    return any(
+        full.lower() == name.lower() and re.search(rf"(?<!\w){re.escape(short)}(?!\w)", text)
+        for short, full in acronyms.items()
+    )
+
+
+def _has_initials(words: list[str], text: str) -> bool:
+    initials = "".join(w[0] for w in words if w[0].isalpha()).upper()
+    return len(initials) >= 2 and re.search(rf"\b{initials}s?\b", text) is not None
 
 
 def _spells(acronym: str, text: str) -> bool:
@@ -278,15 +292,25 @@ _PROSPECTIVE_RE = re.compile(
 
 
 def unnamed(
-    part: Part, quotes: list[str], context: str, acronyms: dict[str, str], *, always_named: str = ""
+    part: Part,
+    quotes: list[str],
+    context: str,
+    acronyms: dict[str, str],
+    *,
+    always_named: str = "",
+    around: str = "",
 ) -> str | None:
-    """Which of the part's names and numbers the quotes (with their context) leave out."""
-    near = f"{context} {strip_superscripts(' '.join(quotes))}"
+    """Which of the part's names and numbers the quotes leave out. They are read
+    with their context and `always_named` (what the paper is known by); a name
+    may also stand in the text `around` them (their passage): "the Commission"
+    three sentences on is still the one the passage named. A number must stand
+    in the quotes or their context."""
+    near = f"{always_named} {context} {strip_superscripts(' '.join(quotes))}"
     for name in part.names:
         if name[0].isdigit():
             if name not in numbers_in(near, words=True):
                 return f"they do not mention {name}"
-        elif not names_something(name, f"{always_named} {near}", acronyms):
+        elif not names_something(name, f"{near} {around}", acronyms):
             return f"they do not mention {name}"
     return None
 
@@ -298,17 +322,23 @@ def unmet(
     acronyms: dict[str, str],
     *,
     always_named: str = "",
+    around: str = "",
     names: bool = True,
     similar: Similarity | None = None,
 ) -> str | None:
     """Why the quotes (with `context`: the sentence before each, the section,
     their endnotes) do not answer the part; None when they do. `always_named`
-    is text every passage is about (its paper's title). With `names` off, only
+    is text every passage is about (what its paper is known by), `around` the
+    passages the quotes stand in. With `names` off, only
     what one sentence must meet on its own is checked (kind and qualifiers);
     the names may be spread over several sentences."""
     text = strip_superscripts(" ".join(quotes))
     near = f"{context} {text}"
-    if names and (missing := unnamed(part, quotes, context, acronyms, always_named=always_named)):
+    if names and (
+        missing := unnamed(
+            part, quotes, context, acronyms, always_named=always_named, around=around
+        )
+    ):
         return missing
     if not kind_present(part, text, similar):
         what = {

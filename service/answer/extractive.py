@@ -275,7 +275,7 @@ class ExtractiveGenerator(DecidesWhole):
                 [text],
                 unit_context(passage, unit.text, snapshot),
                 acronyms,
-                always_named=passage.document_title,
+                always_named=snapshot.known_as(passage.document_id),
                 names=False,
                 similar=self.similar,
             )

@@ -62,8 +62,18 @@ def check_part(
     quotes = [c.quote or c.text for c in claims]
     if checks.rules:
         context = " ".join(unit_context(passages[c.passage_id], c.quote, snapshot) for c in claims)
-        title = " ".join({passages[c.passage_id].document_title for c in claims})
-        reason = unmet(part, quotes, context, acronyms, always_named=title, similar=checks.similar)
+        cited = {c.passage_id: passages[c.passage_id] for c in claims}.values()
+        title = " ".join({snapshot.known_as(p.document_id) for p in cited})
+        around = " ".join(p.text for p in cited)
+        reason = unmet(
+            part,
+            quotes,
+            context,
+            acronyms,
+            always_named=title,
+            around=around,
+            similar=checks.similar,
+        )
         if reason is not None:
             return f"the passages do not answer it as asked: {reason}", confidence
     if checks.model is not None:

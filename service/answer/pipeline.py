@@ -45,7 +45,7 @@ from service.text import entities
 
 def _source_sentence(note: EndnoteSource) -> str:
     text = re.sub(r",?\s*https?://\S+", "", note.text).strip().rstrip(",.")
-    return f"The memo's source for this is endnote {note.number}: {text}."
+    return f"The paper's source for this is endnote {note.number}: {text}."
 
 
 @dataclass

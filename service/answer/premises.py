@@ -21,10 +21,11 @@ import typing as t
 from dataclasses import dataclass
 
 from ingest.text import plain_text
-from service.answer.checks import METONYMS, names_something, qualifier_met
+from service.answer.checks import names_something, qualifier_met
 from service.answer.evidence import gather_evidence, previous_unit, unit_context
 from service.answer.extractive import ExtractiveGenerator
 from service.answer.question import QuestionPlan, names_in, qualifiers_of
+from service.language import country_of
 from service.retrieve import Retriever
 
 
@@ -42,15 +43,11 @@ class Correction:
 
 
 def _actor_group(name: str, acronyms: dict[str, str]) -> str | None:
-    """The government a name stands for (its capital), if it names one."""
-    lowered = name.lower()
-    for capital, aliases in METONYMS.items():
-        if lowered == capital or lowered in (a.lower() for a in aliases):
-            return capital
-        spelled = acronyms.get(name, "").lower()
-        if spelled and any(a.lower() in spelled.split() for a in aliases[:1]):
-            return capital
-    return None
+    """The government a name stands for (its country), if it names one: the
+    country, its people or its capital ("Beijing" for China), or an abbreviation
+    the paper spells out as one ("PRC")."""
+    country = country_of(name) or country_of(acronyms.get(name, ""))
+    return country.name if country else None
 
 
 class PremiseCheck:
@@ -76,14 +73,13 @@ class PremiseCheck:
         ranked = sorted(self.extractive.rank(assumption, evidence, search), key=lambda u: -u.score)
         snapshot = self.retriever.snapshot()
         acronyms = self.retriever.acronyms()
-        names = [n for n in names_in(assumption, statement=True) if not n[0].isdigit()]
+        names = [n for n in names_in(assumption) if not n[0].isdigit()]
         for unit in [u for u in ranked if u.position >= 0][: self.candidates]:
             passage = evidence[unit.evidence].passage
             before = plain_text(previous_unit(passage, unit.text))
             sentence = plain_text(unit.text)
-            about = (
-                f"{passage.document_title} {unit_context(passage, unit.text, snapshot)} {sentence}"
-            )
+            context = unit_context(passage, unit.text, snapshot)
+            about = f"{snapshot.known_as(passage.document_id)} {context} {sentence}"
             named = [n for n in names if names_something(n, about, acronyms)]
             if len(named) < max(1, len(names) - 1):
                 continue  # about something else
@@ -117,7 +113,7 @@ class PremiseCheck:
         half of its words."""
         acronyms = self.retriever.acronyms()
         tokenize = self.retriever.tokenizer
-        actors = [n for n in names_in(assumption, statement=True) if _actor_group(n, acronyms)]
+        actors = [n for n in names_in(assumption) if _actor_group(n, acronyms)]
         actor_terms = {t for a in actors for t in tokenize(a)}
         words = [w for w in tokenize(assumption) if w not in actor_terms]
         if not actors or len(words) < 2:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.text import split_sentences
+from service.language import names
 from service.query import is_list_question
 from service.text import entities
 
@@ -74,11 +75,12 @@ class Qualifier:
 # Each entry: what triggers it in the question, and the qualifier it asks an answer to meet.
 _QUALIFIERS: tuple[tuple[str, Qualifier], ...] = (
     (
-        r"\bbilateral\b|\bbetween (?:russia|china|moscow|beijing)\w* and\b|\b(?:russia|"
-        r"china)\s*[-–—]\s*(?:russia|china)\b",
+        r"\bbilateral\b|\bbetween (?-i:[A-Z])[\w.’'-]* and (?-i:[A-Z])"
+        r"|\b(?-i:[A-Z][a-z]+)\s*[–—]\s*(?-i:[A-Z][a-z]+)"
+        r" (?:trade|relations?|ties|talks|agreement|exercises?|cooperation)\b",
         Qualifier(
             "bilateral",
-            r"\bbilateral\b|\bbetween\b|\bwith (?:russia|china|moscow|beijing)\b",
+            r"\bbilateral\b|\bbetween\b|\bwith (?:the )?(?-i:[A-Z])",
             r"\baggregate\b|\ball (?:sco )?member|\bwith all\b|\btotal\b",
         ),
     ),
@@ -110,18 +112,14 @@ _QUALIFIERS: tuple[tuple[str, Qualifier], ...] = (
         r"\bfull(?:[- ]fledged)? members?(?:hip)?\b",
         Qualifier(
             "full member",
-            r"\bfull(?:[- ]fledged)?\s+(?:\w+\s+)?members?(?:hip)?\b|\btenth (?:full )?member\b",
-            r"\bobserver|\bdialogue partner|\bapplicant|\baspiration|\bseeks? (?:permanent"
-            r" )?membership",
+            r"\bfull(?:[- ]fledged)?\s+(?:\w+\s+)?members?(?:hip)?\b",
+            r"\bobserver|\bpartner|\bassociate member|\bapplicant|\bcandidate|\baspiration"
+            r"|\bseeks? (?:permanent )?membership",
         ),
     ),
     (
         r"\bobservers?\b(?! states? and)",
-        Qualifier("observer", r"\bobserver", r"\bdialogue partner"),
-    ),
-    (
-        r"\bdialogue partners?\b",
-        Qualifier("dialogue partner", r"\bdialogue partner", r"\bobserver"),
+        Qualifier("observer", r"\bobserver", r"\bpartner|\bassociate member|\bcandidate"),
     ),
     (
         r"\b(?:first|inaugural|initial|earliest)\b",
@@ -184,19 +182,20 @@ _NOT_NAMES = frozenset(
 )
 
 
-def names_in(text: str, *, statement: bool = False) -> tuple[str, ...]:
-    """The names and numbers a question is about ("PLA-run" names the PLA). In a
-    statement the first word can be a name too ("Beijing blocked ...")."""
+def names_in(text: str) -> tuple[str, ...]:
+    """The names and numbers a question or a claim is about: the names the
+    English pipeline finds ("International Trade Administration", "U.S.",
+    "Ticketmaster"; not "Shortly" or "Under") and the numbers it states."""
     found: list[str] = []
-    for name in entities(f"And {text}" if statement else text):
-        if "-" in name and not name[0].isdigit() and name.split("-")[-1][:1].islower():
-            head = name.split("-")[0]
-            if not head[:1].isupper() or head.lower() in _NOT_NAMES:
-                continue
-            name = head
-        if name.lower() in _NOT_NAMES or name in found:
+    for name in names(text):
+        if name.lower() not in _NOT_NAMES and name not in found:
+            found.append(name)
+    for word in entities(text):
+        if word in found or any(word in name for name in found):
             continue
-        found.append(name)
+        # Numbers, and names made with them ("Interaction-2024") that the pipeline reads as words.
+        if word[0].isdigit() or any(c.isdigit() for c in word):
+            found.append(word)
     return tuple(found)
 
 
@@ -269,10 +268,9 @@ def answer_kind(text: str) -> str:
 
 
 def qualifiers_of(text: str) -> tuple[Qualifier, ...]:
-    lowered = text.lower()
     found = []
     for trigger, qualifier in _QUALIFIERS:
-        if re.search(trigger, lowered) and qualifier not in found:
+        if re.search(trigger, text, re.IGNORECASE) and qualifier not in found:
             found.append(qualifier)
     return tuple(found)
 

@@ -167,7 +167,7 @@ class SelectGenerator(DecidesWhole):
             seen.add(text)
             passage = evidence[unit.evidence].passage
             context = unit_context(passage, unit.text, snapshot)
-            title = passage.document_title
+            title = snapshot.known_as(passage.document_id)
             failure = unmet(
                 part,
                 [text],
@@ -181,7 +181,9 @@ class SelectGenerator(DecidesWhole):
                 found.first_failure = found.first_failure or failure
                 continue
             found.units.append(unit)
-            missing = unnamed(part, [text], context, acronyms, always_named=title)
+            missing = unnamed(
+                part, [text], context, acronyms, always_named=title, around=passage.text
+            )
             found.whole[id(unit)] = missing is None
         return found
 

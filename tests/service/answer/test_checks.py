@@ -103,3 +103,23 @@ def test_a_measure_must_be_what_the_number_measures():
     )
     assert not kind_present(p, four, lexical_similarity)
     assert kind_present(p, "Kyrgyzstan has a population of 7 million.", lexical_similarity)
+
+
+def test_any_country_is_named_by_its_people_capital_or_short_forms():
+    # Countries the papers never mention, so that nothing here is a list of one paper's words.
+    assert names_something("American", "U.S. officials said", {})
+    assert names_something("Brazil", "Brasília announced", {})
+    assert names_something("Brazilian", "Brazil's exports", {})
+    assert names_something("Korea", "the Republic of Korea", {})
+    assert names_something("UK", "the United Kingdom", {})
+    assert not names_something("Brazil", "Argentina announced", {})
+    assert not names_something("American", "Canadian officials said", {})
+
+
+def test_a_name_of_several_words_is_named_by_its_words_its_initials_or_its_abbreviation():
+    name = "International Trade Administration"
+    assert names_something(name, "Congress funded ITA", {})
+    assert names_something(name, "the administration's international trade work", {})
+    assert names_something("Education Department", "the Department of Education", {})
+    assert names_something(name, "the agency (ITA) said", {"ITA": name})
+    assert not names_something(name, "the International Monetary Fund", {})

@@ -109,7 +109,7 @@ def test_swapped_actors_are_corrected_with_a_citation(engine):
     assert result.answered and result.corrections
     assert "Beijing" in result.corrections[0]
     assert result.answer.startswith("The question assumes that Beijing did use the unanimity rule")
-    assert "another actor (Moscow, not Beijing)" in result.answer
+    assert "another actor (Russia, not China)" in result.answer
     assert "unanimity rule to block PRC proposals" in result.citations[0].quote
 
 

