@@ -164,6 +164,7 @@ def rate_limited_api(require_key: str | None = None) -> Any:
 
     app = FastAPI()
     calls = {"n": 0}
+    asked = {"ask": 0, "chat": 0}  # requests answered, by route
 
     @app.middleware("http")
     async def limit(request: Request, call_next: Any) -> Any:
@@ -180,10 +181,21 @@ def rate_limited_api(require_key: str | None = None) -> Any:
     def search(q: str, k: int = 10) -> dict[str, Any]:
         return {"passages": []}
 
+    @app.get("/v1/documents")
+    def documents() -> dict[str, Any]:
+        return {"documents": [{"id": "weitz-2025-sco", "title": "t", "author": None}]}
+
     @app.post("/v1/ask")
     def ask() -> dict[str, Any]:
+        asked["ask"] += 1
         return {"answer": "x [1]", "answered": True, "timings_ms": {"total": 1.0}}
 
+    @app.post("/v1/chat")
+    def chat() -> dict[str, Any]:
+        asked["chat"] += 1
+        return {"answer": "y [1]", "answered": True, "timings_ms": {"total": 1.0}}
+
+    app.state.asked = asked
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Iterator
@@ -68,6 +67,7 @@ class BenchFigures:
     )
     generations: list[dict[str, Any]] = field(default_factory=list)
     answered: int = 0
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # /v1/ask, by question kind
 
 
 class Timer:
@@ -103,30 +103,75 @@ def _since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def load_questions(path: Path | None) -> list[str]:
-    """The questions to ask: a file with one per line, the evaluation's JSONL
-    question set, or the built-in set."""
-    from importlib.resources import files
+@dataclass(frozen=True)
+class BenchQuestion:
+    """One question to time: with the conversation before it (a follow-up is
+    asked on /v1/chat), and its kind and paper when it comes from the eval set."""
 
-    if path is None:
-        source = files("service.cli").joinpath("bench_questions.txt").read_text()
-    else:
-        source = path.read_text()
-    if path is not None and path.suffix == ".jsonl":
-        return [json.loads(line)["question"] for line in source.splitlines() if line.strip()]
-    return [q.strip() for q in source.splitlines() if q.strip()]
+    question: str
+    history: tuple[dict[str, str], ...] = ()
+    kind: str = "question"
+    paper: str = ""
 
 
-def plain_pass(timer: Timer, items: list[str], figures: BenchFigures) -> None:
+def load_questions(path: Path | None, sample: int) -> list[BenchQuestion]:
+    """The questions to time: a stratified sample of the evaluation's question
+    set (every kind and paper, `sample` in all; 0 for every question) or, from a
+    plain text file, its lines."""
+    from eval.dataset import QUESTIONS, load_items
+    from eval.runner import answer_slice, paper_of
+
+    if path is not None and path.suffix != ".jsonl":
+        return [BenchQuestion(q.strip()) for q in path.read_text().splitlines() if q.strip()]
+    try:
+        items = load_items(path or QUESTIONS)
+    except (OSError, ValueError) as exc:
+        raise fail(f"cannot read the questions in {path or QUESTIONS}: {exc}", 2) from exc
+    if sample:
+        chosen = set(answer_slice(items, sample))
+        items = [i for i in items if i.id in chosen]
+    return [
+        BenchQuestion(
+            i.question,
+            tuple({"role": m.role, "content": m.content} for m in i.history),
+            i.kind,
+            paper_of(i),
+        )
+        for i in items
+    ]
+
+
+def held(items: list[BenchQuestion], documents: set[str]) -> list[BenchQuestion]:
+    """The questions about papers the server holds (or about none in particular)."""
+    return [
+        q for q in items if not q.paper or q.paper == "any" or set(q.paper.split("+")) <= documents
+    ]
+
+
+def _request(q: BenchQuestion, *, stream: bool) -> tuple[str, dict[str, Any]]:
+    """A question on /v1/ask; a follow-up, with its conversation, on /v1/chat."""
+    if q.history:
+        messages = [*q.history, {"role": "user", "content": q.question}]
+        return "/v1/chat", {"messages": messages, "stream": stream}
+    return "/v1/ask", {"question": q.question, "stream": stream}
+
+
+def plain_pass(timer: Timer, items: list[BenchQuestion], figures: BenchFigures) -> None:
     """Each question searched, then asked without streaming."""
     timings = figures.timings
     for q in items:
-        with timer.timed("GET", "/v1/search", params={"q": q, "k": 10}) as (response, started):
+        with timer.timed("GET", "/v1/search", params={"q": q.question, "k": 10}) as (
+            response,
+            started,
+        ):
             response.read()
             timings["search"].append(_since(started))
-        with timer.timed("POST", "/v1/ask", json={"question": q}) as (response, started):
+        path, payload = _request(q, stream=False)
+        with timer.timed("POST", path, json=payload) as (response, started):
             response.read()
-            timings["ask"].append(_since(started))
+            elapsed = _since(started)
+        timings["ask"].append(elapsed)
+        figures.by_kind.setdefault(q.kind, []).append(elapsed)
         body = response.json()
         timings["ask (server total)"].append(body["timings_ms"]["total"])
         if body.get("generation"):
@@ -135,12 +180,14 @@ def plain_pass(timer: Timer, items: list[str], figures: BenchFigures) -> None:
         figures.answered += bool(body["answered"])
 
 
-def streamed_pass(timer: Timer, items: list[str], figures: BenchFigures, *, count: bool) -> None:
+def streamed_pass(
+    timer: Timer, items: list[BenchQuestion], figures: BenchFigures, *, count: bool
+) -> None:
     """Each question asked as an event stream; the first token and the whole
     answer timed (`count`: answers counted here, when no plain pass ran)."""
     for q in items:
-        payload = {"question": q, "stream": True}
-        with timer.timed("POST", "/v1/ask", json=payload) as (response, started):
+        path, payload = _request(q, stream=True)
+        with timer.timed("POST", path, json=payload) as (response, started):
             first = None
             for event, data in sse_events(response.iter_lines()):
                 if first is None and event in ("token", "done"):
@@ -151,24 +198,37 @@ def streamed_pass(timer: Timer, items: list[str], figures: BenchFigures, *, coun
             figures.timings["streamed total"].append(_since(started))
 
 
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 def print_latencies(figures: BenchFigures) -> None:
     out.print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, values in figures.timings.items():
         if not values:
             continue
         ordered = sorted(values)
-        p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-        out.print(f"{name:22} {statistics.median(values):8.1f} {p95:8.1f} {ordered[-1]:8.1f}")
+        out.print(
+            f"{name:22} {statistics.median(values):8.1f} {_p95(values):8.1f} {ordered[-1]:8.1f}"
+        )
+    if len(figures.by_kind) > 1:
+        out.print(f"\n{'/v1/ask by kind':22} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
+        for kind, values in sorted(figures.by_kind.items()):
+            out.print(
+                f"{kind:22} {len(values):4d} {statistics.median(values):8.1f} {_p95(values):8.1f}"
+            )
 
 
 def print_generation(generations: list[dict[str, Any]], *, floor: bool) -> None:
     """The model's prompt and completion sizes and, with `floor`, how the measured
     generation time compares with the runtime's own speed on this machine."""
-    prompt = statistics.median(g["prompt_tokens"] for g in generations)
+    prompts = [float(g["prompt_tokens"]) for g in generations]
     completion = statistics.median(g["completion_tokens"] for g in generations)
     out.print(
-        f"model answers: {len(generations)}; median prompt {prompt:.0f} tokens, "
-        f"median completion {completion:.0f} tokens"
+        f"model answers: {len(generations)}; prompt tokens per answer p50 "
+        f"{statistics.median(prompts):.0f}, p95 {_p95(prompts):.0f}; median completion "
+        f"{completion:.0f} tokens"
     )
     if not floor:
         return
@@ -190,8 +250,19 @@ def print_generation(generations: list[dict[str, Any]], *, floor: bool) -> None:
 def bench(
     url: Annotated[str, typer.Option(help="A running memoqa server.")] = "http://127.0.0.1:8000",
     questions: Annotated[
-        Path | None, typer.Option(help="Questions, one per line (default: a built-in set of 20).")
+        Path | None,
+        typer.Option(
+            help="The evaluation's question set (.jsonl; default eval/questions.jsonl) or a text "
+            "file of questions, one per line."
+        ),
     ] = None,
+    sample: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Questions drawn from a .jsonl set, stratified by kind and paper (0: all).",
+        ),
+    ] = 60,
     rounds: Annotated[int, typer.Option(min=1, max=20, help="Times each question is asked.")] = 1,
     floor: Annotated[
         bool, typer.Option(help="Measure the local model's speed and report the floor ratio.")
@@ -208,9 +279,6 @@ def bench(
     """Measure /v1/search and /v1/ask latency against a running server."""
     import httpx
 
-    items = load_questions(questions)
-    if not items:
-        raise fail("no questions to ask", 2)
     if not (plain or stream):
         raise fail("nothing to measure: --no-plain needs --stream", 2)
     base = url.rstrip("/")
@@ -220,6 +288,13 @@ def bench(
         try:
             with timer.timed("GET", "/v1/search", params={"q": "warm up"}) as (response, _):
                 response.read()
+            with timer.timed("GET", "/v1/documents") as (response, _):
+                response.read()
+            indexed = {d["id"] for d in response.json()["documents"]}
+            drawn = load_questions(questions, sample)
+            items = held(drawn, indexed)
+            if not items:
+                raise fail("no questions to ask about the papers this server holds", 2)
             for _ in range(rounds if plain else 0):
                 plain_pass(timer, items, figures)
             # Streamed in a second pass: asking the same question twice in a row would
@@ -228,9 +303,14 @@ def bench(
                 streamed_pass(timer, items, figures, count=not plain)
         except httpx.HTTPError as exc:
             raise fail(f"cannot reach {base}: {exc}") from exc
+    kinds = {q.kind for q in items}
+    papers = {p for q in items for p in q.paper.split("+") if p and p != "any"}
     out.print(
-        f"{len(items)} questions x {rounds} round(s) against {base}; {figures.answered} answered"
+        f"{len(items)} questions ({len(kinds)} kinds, {len(papers)} papers) x {rounds} round(s) "
+        f"against {base}; {figures.answered} answered"
     )
+    if len(drawn) > len(items):
+        out.print(f"{len(drawn) - len(items)} questions left out: their papers are not indexed")
     print_latencies(figures)
     if figures.generations:
         print_generation(figures.generations, floor=floor)

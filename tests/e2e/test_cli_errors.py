@@ -54,7 +54,30 @@ def test_bench_waits_out_rate_limits(tmp_path):
             memoqa_env(tmp_path, tmp_path / "m.json"),
         )
     assert result.returncode == 0, result.stderr
-    assert "2 questions x 1 round(s)" in result.stdout and "2 answered" in result.stdout
+    assert "2 questions (1 kinds, 0 papers) x 1 round(s)" in result.stdout
+    assert "2 answered" in result.stdout
+
+
+def test_bench_asks_a_stratified_sample_of_the_eval_set(tmp_path):
+    """By default the bench draws from the evaluation's questions: every kind,
+    only papers the server holds, and follow-ups on /v1/chat with their history."""
+    from support import ServerThread, rate_limited_api
+
+    app = rate_limited_api()
+    with ServerThread(app) as server:
+        result = run_cli(
+            ["bench", "--url", server.url, "--sample", "30"],
+            memoqa_env(tmp_path, tmp_path / "m.json"),
+        )
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    asked = int(first.split()[0])
+    assert asked >= 10 and "(10 kinds, 1 papers)" in first, first
+    assert "left out: their papers are not indexed" in result.stdout
+    assert (
+        app.state.asked["chat"] >= 1 and app.state.asked["ask"] + app.state.asked["chat"] == asked
+    )
+    assert "/v1/ask by kind" in result.stdout and "followup" in result.stdout
 
 
 def test_bench_without_the_needed_key_says_why(tmp_path):
