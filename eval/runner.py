@@ -622,11 +622,22 @@ def questions_fingerprint(items: list[EvalItem]) -> str:
     return hashlib.sha256("".join(_item_hash(i) for i in items).encode()).hexdigest()[:16]
 
 
+def code_fingerprint() -> str:
+    """A hash of the code that answers (ingest/ and service/): answers written by
+    other code are not this code's answers."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for folder in ("ingest", "service"):
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _run_key(target: dict[str, Any], config: EvalConfig) -> str:
-    """Rows answered for another target or configuration are never reused."""
-    return hashlib.sha256(
-        json.dumps([target, config.top_k, config.contexts], sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
+    """Rows answered for another target, configuration or code are never reused."""
+    key = [target, config.top_k, config.contexts, code_fingerprint()]
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _row_key(qid: str, item_hash: str, was_asked: bool) -> str:
