@@ -100,6 +100,7 @@ class Engine:
 
 
 MODES = ("select", "write")
+READERS = ("verdict", "span")
 CHECKS = ("auto", "model", "rules", "none")
 
 
@@ -107,6 +108,10 @@ def check_answer_settings(settings: Settings) -> None:
     if settings.answer.mode not in MODES:
         raise MemoqaError(
             f"unknown answer mode '{settings.answer.mode}'; choose one of: {', '.join(MODES)}"
+        )
+    if settings.answer.reader not in READERS:
+        raise MemoqaError(
+            f"unknown answer reader '{settings.answer.reader}'; choose one of: {', '.join(READERS)}"
         )
     if settings.answer.check not in CHECKS:
         raise MemoqaError(
@@ -165,7 +170,8 @@ def make_generator(
     if a.generator == "local" and a.mode == "select":
         assert model_check is not None
         # The generator already asks the model about every sentence it quotes.
-        return _select_generator(settings, extractive, model_check, checks), checks
+        assert local is not None
+        return _select_generator(settings, extractive, model_check, checks, local), checks
     from service.answer.write import LLMGenerator
 
     backend = _chat_backend(settings, local)
@@ -194,8 +200,13 @@ def _answer_check(local: LocalLLM) -> AnswerCheck:
 
 
 def _select_generator(
-    settings: Settings, extractive: ExtractiveGenerator, check: AnswerCheck, checks: Checks
+    settings: Settings,
+    extractive: ExtractiveGenerator,
+    check: AnswerCheck,
+    checks: Checks,
+    local: LocalLLM,
 ) -> Generator:
+    from service.answer.reader import SpanReader
     from service.answer.select import SelectGenerator
 
     a = settings.answer
@@ -203,6 +214,7 @@ def _select_generator(
         extractive,
         check,
         checks,
+        reader=SpanReader(local) if a.reader == "span" else None,
         model_name="local",
         min_confidence=a.min_confidence,
         relevance_weight=a.relevance_weight,

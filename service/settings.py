@@ -82,6 +82,12 @@ class AnswerSettings(_Section):
         "the sentences answer the question as asked), none, or auto (model with the local "
         "generator, rules with the others).",
     )
+    reader: str = Field(
+        default="verdict",
+        description="In select mode, how the model decides which candidate sentence answers: "
+        "verdict (its yes/no probability for each) or span (it copies the words that answer "
+        "from one of them, under a grammar, or NONE; code checks the words' kind).",
+    )
     min_confidence: float = Field(
         default=0.5,
         ge=0.0,

@@ -205,6 +205,23 @@ class Snapshot:
             raise PassageNotFoundError(f"no passage with id '{passage_id}'")
         return found[0]
 
+    def following(self, passage: StoredPassage) -> StoredPassage | None:
+        """The passage after this one in its paper, if any."""
+        segment = self._by_document.get(passage.document_id)
+        if segment is None:
+            return None
+        got = segment.passages.get(
+            where={
+                "$and": [
+                    {"document_id": passage.document_id},
+                    {"order": passage.order + 1},
+                ]
+            },
+            include=["documents", "metadatas"],
+        )
+        records = list(zip(got["documents"], got["metadatas"], strict=True))
+        return StoredPassage.from_record(*records[0]) if records else None
+
     def endnotes(self, document_id: str, numbers: tuple[int, ...]) -> list[StoredPassage]:
         """Endnote passages of a document by number, in the order asked."""
         if not numbers:

@@ -32,8 +32,49 @@ def gather_evidence(hits: list[Hit], retriever: Retriever, limit: int) -> list[E
             current = evidence.get(hit.passage.id)
             if current is None or current.score < hit.score:
                 evidence[hit.passage.id] = Evidence(hit.passage, hit.score)
-    ranked = sorted(evidence.values(), key=lambda e: e.score, reverse=True)
-    return ranked[:limit]
+    ranked = sorted(evidence.values(), key=lambda e: e.score, reverse=True)[:limit]
+    return with_lists_they_introduce(ranked, snapshot)
+
+
+def introduces(text: str) -> bool:
+    """Whether text ends by announcing what follows ("... agreed to do the following:")."""
+    return plain_text(text).rstrip().endswith(":")
+
+
+def with_lists_they_introduce(evidence: list[Evidence], snapshot: Snapshot) -> list[Evidence]:
+    """Each passage that ends by announcing a list is followed by that list (the
+    passage after it, when it is one), so that the items can be quoted with it."""
+    held = {e.passage.id for e in evidence}
+    out: list[Evidence] = []
+    for item in evidence:
+        out.append(item)
+        if item.passage.kind == "list" or not introduces(item.passage.text):
+            continue
+        after = snapshot.following(item.passage)
+        if after is not None and after.kind == "list" and after.id not in held:
+            held.add(after.id)
+            out.append(Evidence(after, item.score))
+    return out
+
+
+def introduced_list(
+    unit_text: str, passage: StoredPassage, evidence: list[Evidence]
+) -> Evidence | None:
+    """The list a quoted sentence announces: the next passage, when the sentence
+    ends its passage with a colon and that list is in the evidence."""
+    units = [u for u, _ in units_of(passage) if u]
+    if not units or units[-1].strip() != unit_text.strip() or not introduces(unit_text):
+        return None
+    return next(
+        (
+            e
+            for e in evidence
+            if e.passage.kind == "list"
+            and e.passage.document_id == passage.document_id
+            and e.passage.order == passage.order + 1
+        ),
+        None,
+    )
 
 
 def too_far(relevance: float, min_relevance: float) -> Draft:
@@ -60,11 +101,12 @@ def _claim_text(unit: str) -> str:
     return plain_text(unit).removeprefix("- ").strip()
 
 
-def whole_list(passage: StoredPassage) -> str:
-    """A list passage as an answer: its heading, then its items."""
+def whole_list(passage: StoredPassage, *, heading: bool = True) -> str:
+    """A list passage as an answer: its heading (unless the sentence before it
+    stands in for one), then its items."""
     items = [_claim_text(line) for line, _ in units_of(passage) if line]
-    heading = passage.section_path[-1] if passage.section else ""
-    return (f"{heading}:\n" if heading else "") + "\n".join(f"- {i}" for i in items)
+    title = passage.section_path[-1] if passage.section and heading else ""
+    return (f"{title}:\n" if title else "") + "\n".join(f"- {i}" for i in items)
 
 
 def previous_unit(passage: StoredPassage, quote: str | None) -> str:

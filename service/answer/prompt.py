@@ -56,3 +56,34 @@ Answer: yes
 Question: Which countries joined the bank in 2016?
 Sentences: In 2016, the bank admitted Chile and Peru as new members.
 Answer: yes"""
+
+
+READ_PROMPT = """You read numbered sentences from a policy paper and copy the words that answer a question. Copy the shortest run of consecutive words, from one sentence, that states the specific thing the question asks for. If no sentence states it (only a related thing: another actor, another event or year, a total instead of a bilateral figure, a rough period instead of an exact date, a plan instead of what happened), reply NONE.
+
+Examples:
+Question: How many soldiers did France send to Mali in 2013? (asks for a number)
+Sentences:
+1. The operation began in January 2013.
+2. France contributed about 4,000 military personnel to the Mali operation in 2013.
+Answer: about 4,000 military personnel
+Question: What was the bilateral trade between Germany and Poland in 2020? (asks for a number)
+Sentences:
+1. Germany's total trade with all EU members reached €1.2 trillion in 2020.
+Answer: NONE
+Question: Where is the agency based? (asks for a place)
+Sentences:
+1. The agency was set up in Vienna in 1957.
+2. Its budget grew in 2010.
+Answer: Vienna
+Question: When exactly did the ministers meet? (asks for a date)
+Sentences:
+1. The ministers will meet in the spring.
+Answer: NONE
+Question: Which countries are observers of the council? (asks for a name)
+Sentences:
+1. Dialogue partners, a status that can lead to observer status, include Chile and Peru.
+Answer: NONE
+Question: Why did Canada leave the pact? (asks for a reason)
+Sentences:
+1. Canada left the pact because it rejected the new emissions targets.
+Answer: because it rejected the new emissions targets"""

@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 
 from ingest.text import plain_text
 from service.answer.answerability import AnswerCheck
-from service.answer.checks import unmet, unnamed
-from service.answer.evidence import _claim_text, too_far, unit_context, whole_list
+from service.answer.checks import kind_present, unmet, unnamed
+from service.answer.evidence import (
+    _claim_text,
+    introduced_list,
+    too_far,
+    unit_context,
+    whole_list,
+)
 from service.answer.extractive import DecidesWhole, ExtractiveGenerator
 from service.answer.gate import Checks
 from service.answer.pipeline import about
 from service.answer.question import Part, analyse_question
+from service.answer.reader import SpanReader
 from service.answer.types import Claim, Draft, Evidence, Unit
 from service.errors import GeneratorBusy
 from service.query import is_list_question
@@ -73,6 +80,7 @@ class SelectGenerator(DecidesWhole):
         check: AnswerCheck,
         checks: Checks,
         *,
+        reader: SpanReader | None = None,
         model_name: str = "local",
         candidates: int = 4,
         min_confidence: float = 0.5,
@@ -84,6 +92,7 @@ class SelectGenerator(DecidesWhole):
     ) -> None:
         self.extractive = extractive
         self.check = check
+        self.reader = reader  # the model copies the answer's words instead of giving verdicts
         self.checks = checks
         self.name = model_name
         self.candidates = candidates
@@ -128,6 +137,8 @@ class SelectGenerator(DecidesWhole):
                 relevance=relevance,
             )
         judged = question if search.query.text == question else about(question, search.query.text)
+        if self.reader is not None:
+            return self._read(judged, part, found.units, evidence, relevance)
         verdicts, stats = self._judge(judged, found.units, evidence)
         order = {id(v.unit): v.verdict + self.relevance_weight * v.unit.score for v in verdicts}
         ranked_verdicts = self._rank(verdicts, order, found.whole)
@@ -144,7 +155,7 @@ class SelectGenerator(DecidesWhole):
                 confidence=best,
                 stats=stats,
             )
-        claims = [self._claim(unit, evidence) for unit in chosen]
+        claims = self._claims(chosen, evidence)
         return Draft(True, claims, relevance=relevance, confidence=best, stats=stats)
 
     def _candidates(
@@ -186,6 +197,51 @@ class SelectGenerator(DecidesWhole):
             )
             found.whole[id(unit)] = missing is None
         return found
+
+    def _read(
+        self, judged: str, part: Part, units: list[Unit], evidence: list[Evidence], relevance: float
+    ) -> Draft:
+        """The model copies the words that answer from the candidates; the
+        sentence holding them is quoted when they are the kind of answer asked."""
+        assert self.reader is not None
+        texts = [plain_text(self._text(u, evidence)) for u in units]
+        began = time.monotonic()
+        if not self._lock.acquire(timeout=self.queue_timeout_s):
+            raise GeneratorBusy(
+                f"the language model is busy; try again in a few seconds "
+                f"(waited {self.queue_timeout_s:.0f} s)"
+            )
+        try:
+            reading = self.reader.read(judged, part.asks, texts)
+        finally:
+            self._lock.release()
+        spent = round((time.monotonic() - began) * 1000, 1)
+        stats = {
+            "prompt_tokens": reading.prompt_tokens,
+            "completion_tokens": len(reading.words.split()) or 1,
+            "ttft_ms": spent,
+            "generate_ms": spent,
+            "queue_ms": 0.0,
+        }
+        if reading.sentence is None:
+            return Draft(
+                False,
+                reason="no sentence answers it as asked (the model found no words that do)",
+                relevance=relevance,
+                confidence=0.0,
+                stats=stats,
+            )
+        if not kind_present(part, reading.words, self.checks.similar):
+            return Draft(
+                False,
+                reason=f"the words the model found (“{reading.words}”) are not the kind of "
+                "answer asked",
+                relevance=relevance,
+                confidence=0.0,
+                stats=stats,
+            )
+        claims = self._claims([units[reading.sentence]], evidence)
+        return Draft(True, claims, relevance=relevance, confidence=1.0, stats=stats)
 
     def _judge(
         self, judged: str, units: list[Unit], evidence: list[Evidence]
@@ -263,6 +319,20 @@ class SelectGenerator(DecidesWhole):
             chosen = [u for u in chosen if u.position >= 0]
         chosen.sort(key=lambda u: (u.evidence, u.position))
         return chosen
+
+    def _claims(self, units: list[Unit], evidence: list[Evidence]) -> list[Claim]:
+        """The chosen sentences quoted; one that announces a list ("agreed to do
+        the following:") brings the list's items after it."""
+        claims = []
+        for unit in units:
+            claims.append(self._claim(unit, evidence))
+            if unit.position < 0:
+                continue
+            listed = introduced_list(unit.text, evidence[unit.evidence].passage, evidence)
+            if listed is not None and all(c.passage_id != listed.passage.id for c in claims):
+                text = whole_list(listed.passage, heading=False)
+                claims.append(Claim(text, listed.passage.id, listed.passage.text))
+        return claims
 
     def _claim(self, unit: Unit, evidence: list[Evidence]) -> Claim:
         passage = evidence[unit.evidence].passage

@@ -115,7 +115,6 @@ class LocalLLM:
 
             self._yes_no = (ids(["yes", "Yes", " yes", " Yes"]), ids(["no", "No", " no", " No"]))
         yes, no = self._yes_no
-        head = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
         seen: list[Any] = []
 
         def capture(_ids: Any, scores: Any) -> Any:
@@ -123,13 +122,7 @@ class LocalLLM:
             return scores
 
         with self.lock:
-            saved = self._prefixes.get(system)
-            if saved is None:
-                # The instructions alone, decoded once and kept.
-                prefix = self.llama.tokenize(head.encode(), add_bos=False, special=True)
-                self.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
-                self.llama.eval(prefix)
-                saved = self._prefixes[system] = self._checkpoint(prefix)
+            saved = self._instructions(system)
             # Every verdict starts from the instructions and its lead, each read
             # on its own, so it does not depend on what the model read before.
             prefix = saved[0]
@@ -153,6 +146,33 @@ class LocalLLM:
         p_yes = float(np.sum(np.exp(logits[yes] - top)))
         p_no = float(np.sum(np.exp(logits[no] - top)))
         return p_yes / (p_yes + p_no)
+
+    def constrained(self, system: str, user: str, grammar: str, *, max_tokens: int = 64) -> str:
+        """The model's reply to `user` under `system`, greedy and held to a GBNF
+        grammar; the instructions' state is kept as for the verdicts."""
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        rules = LlamaGrammar.from_string(grammar, verbose=False)
+        with self.lock:
+            saved = self._instructions(system)
+            self._restore(saved, reload=not self._holds(saved[0]))
+            rest = self._tokens(f"{user}<|im_end|>\n<|im_start|>assistant\n")
+            reply = self.llama.create_completion(
+                saved[0] + rest, max_tokens=max_tokens, temperature=0.0, grammar=rules
+            )
+            self.last_prompt_tokens = len(saved[0]) + len(rest)
+        return str(reply["choices"][0]["text"])  # type: ignore[index]
+
+    def _instructions(self, system: str) -> tuple[list[int], Any, int, Any]:
+        """The model's state after reading the instructions, decoded once and kept."""
+        saved = self._prefixes.get(system)
+        if saved is None:
+            head = f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
+            prefix = self.llama.tokenize(head.encode(), add_bos=False, special=True)
+            self.llama.reset()  # type: ignore[no-untyped-call]  # unannotated upstream
+            self.llama.eval(prefix)
+            saved = self._prefixes[system] = self._checkpoint(prefix)
+        return saved
 
     def _tokens(self, text: str) -> list[int]:
         return list(self.llama.tokenize(text.encode(), add_bos=False, special=True))

@@ -12,6 +12,7 @@ from service.engine import check_mode, preflight
     [
         ({"mode": "paraphrase"}, "unknown answer mode 'paraphrase'"),
         ({"check": "strict"}, "unknown answer check 'strict'"),
+        ({"reader": "guess"}, "unknown answer reader 'guess'"),
     ],
 )
 def test_unknown_answer_settings_are_refused(tmp_path, answer, message):

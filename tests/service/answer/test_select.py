@@ -50,3 +50,38 @@ def test_relative_years_are_read_with_the_papers_date():
     assert relative_years("this year", _paper(None)) == ""
     assert relative_years("this year", None) == ""
     assert relative_years("in 2023", _paper("2025-07")) == ""
+
+
+def _stored(pid, kind, text, order):
+    from ingest.index.records import StoredPassage
+
+    return StoredPassage(pid, "d", "t", kind, "S", text, (), (), 0, 1, order, None, (), (), "")
+
+
+class _Snapshot:
+    def __init__(self, passages):
+        self.by_order = {p.order: p for p in passages}
+
+    def following(self, passage):
+        return self.by_order.get(passage.order + 1)
+
+
+def test_a_sentence_that_announces_a_list_brings_the_list():
+    from service.answer.evidence import introduced_list, whole_list, with_lists_they_introduce
+    from service.answer.types import Evidence
+
+    intro = _stored("a", "paragraph", "It began in 2010. The parties agreed to the following:⁵", 3)
+    items = _stored("b", "list", "- Divest the platform.\n- Not retaliate against venues.", 4)
+    other = _stored("c", "paragraph", "Nothing follows here.", 9)
+    gathered = with_lists_they_introduce(
+        [Evidence(intro, 0.8), Evidence(other, 0.5)], _Snapshot([intro, items, other])
+    )
+    assert [e.passage.id for e in gathered] == ["a", "b", "c"]
+    assert (
+        introduced_list("The parties agreed to the following:⁵", intro, gathered).passage.id == "b"
+    )
+    assert introduced_list("It began in 2010.", intro, gathered) is None
+    assert (
+        whole_list(items, heading=False)
+        == "- Divest the platform.\n- Not retaliate against venues."
+    )

@@ -107,3 +107,25 @@ def test_greedy_grammar_sampler_picks_the_same_tokens_as_llama_cpp():
             assert 1 <= len(items) <= 3 and all(len(i["fact"]) <= 40 for i in items)
     finally:
         llm.close()
+
+
+def test_the_packaged_model_reads_only_words_of_the_candidates():
+    """Under the span grammar the real model replies NONE or a run of one
+    candidate's words, and the reading finds the sentence that holds them."""
+    from service.answer.reader import NONE, SpanReader
+    from service.llm.local import LocalLLM
+    from service.settings import get_settings
+
+    settings = get_settings()
+    llm = LocalLLM(settings.llm.model_path, n_ctx=2048, threads=settings.llm.threads)
+    try:
+        reader = SpanReader(llm)
+        sentences = ["Its budget grew in 2010.", "The fund was set up in Lisbon in 1998."]
+        reading = reader.read("Where was the fund set up?", "place", sentences)
+        assert reading.sentence == 1 and "Lisbon" in reading.words
+        assert reading.words in sentences[1] and reading.prompt_tokens > 0
+        other = reader.read("How many staff does the fund employ?", "quantity", sentences[:1])
+        assert other.words == "" or other.words in sentences[0]
+        assert other.sentence is None or other.words != NONE
+    finally:
+        llm.close()
