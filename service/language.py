@@ -110,6 +110,73 @@ def _proper(token: Token, run: list[Token]) -> bool:
     )
 
 
+# Heads that say how much of something is asked, not what: "the share of X" asks about X.
+_MEASURES = frozenset(
+    """share number amount value percentage proportion portion size level total sum rate
+    part kind type""".split()
+)
+# Heads too general or too evaluative to be looked for in the answer's own words.
+_NOT_CONCEPTS = _MEASURES | frozenset(
+    """thing things one ones way ways category categories kinds types forms aspects
+    position positions stance view views standing role status situation state reason
+    reasons purpose goal goals aim aims effect effects impact significance""".split()
+)
+
+
+def asked_concepts(text: str, names_: list[str]) -> list[str]:
+    """What a "what is ..." question asks the value of, without its articles,
+    names and numbers: "What is the SCO's annual budget?" -> ["annual budget"];
+    "What is China's share of the bloc's combined output?" -> ["combined
+    output"]. Other questions ask about no one phrase: empty."""
+    doc = parse(text)
+    named = {t.lower_ for n in names_ for t in parse(n)}
+    out: list[str] = []
+    for token in doc:
+        if token.dep_ not in ("nsubj", "attr") or token.head.lemma_ != "be":
+            continue
+        if not any(c.tag_ in ("WP", "WDT") for c in token.head.children) or token.tag_ in (
+            "WP",
+            "WDT",
+        ):
+            continue
+        head = token
+        if head.lower_ in _MEASURES:
+            of = [c for c in head.children if c.dep_ == "prep" and c.lower_ == "of"]
+            objects = [g for c in of for g in c.children if g.dep_ == "pobj"]
+            if not objects:
+                continue
+            head = objects[0]
+        words = [
+            t
+            for t in head.subtree
+            if t.i <= head.i
+            and t.pos_ in ("NOUN", "ADJ", "VERB", "PROPN")
+            and t.lower_ not in named
+            and not (t.ent_type_ and t.ent_type_ in NAME_LABELS)
+            and t.tag_ != "POS"
+            and t.dep_ != "poss"
+        ]
+        if not words or words[-1].lower_ in _NOT_CONCEPTS or words[-1].i != head.i:
+            continue
+        out.append(" ".join(t.text for t in words))
+    return out
+
+
+_PHRASE_POS = frozenset(("NOUN", "PROPN"))
+
+
+def phrases(text: str) -> list[str]:
+    """The noun phrases of a text and its nouns: what a question's concept may be
+    called there (a modifier alone, "annual", does not name an "annual budget")."""
+    doc = parse(text)
+    found = dict.fromkeys(
+        " ".join(t.text for t in chunk if t.pos_ not in ("DET", "PRON", "PART"))
+        for chunk in doc.noun_chunks
+    )
+    found.update(dict.fromkeys(t.text for t in doc if t.pos_ in _PHRASE_POS and t.is_alpha))
+    return [f for f in found if f]
+
+
 @dataclass(frozen=True)
 class Country:
     name: str

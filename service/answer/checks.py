@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from ingest.text import strip_superscripts
 from service.answer.question import Part, Qualifier
-from service.language import country_of, names_country
+from service.language import country_of, names_country, phrases
+from service.query import is_source_question
 from service.text import _TENS, _UNITS, mentions, numbers_in
 
 _ORDINALS = {
@@ -353,4 +354,29 @@ def unmet(
     for qualifier in part.qualifiers:
         if not _qualifier_met(qualifier.name, part, text, near):
             return f"they do not say it with the qualifier '{qualifier.name}'"
+    if (concept := unspoken(part, near, similar)) is not None:
+        return f"they do not speak of {concept}"
+    return None
+
+
+# How close in meaning (cosine of the packaged embedder) a phrase of the text must
+# come to what a question asks the value of ("yearly funding" for "annual budget").
+CONCEPT_SIMILARITY = 0.5
+
+
+def unspoken(part: Part, text: str, similar: Similarity | None) -> str | None:
+    """The first thing the part asks the value of ("annual budget") that text
+    speaks of neither in the same words nor in a phrase of like meaning. A
+    question about a source is answered by a note, not in the same words."""
+    if similar is None or not part.concepts or is_source_question(part.text):
+        return None
+    words = [w.lower() for w in re.findall(r"[\w’'-]+", text)]
+    candidates: list[str] | None = None
+    for concept in part.concepts:
+        stems = [w.lower()[:5] for w in re.findall(r"[\w’'-]+", concept) if len(w) > 2]
+        if stems and all(any(w.startswith(s) for w in words) for s in stems):
+            continue
+        candidates = phrases(text) if candidates is None else candidates
+        if not candidates or max(similar(concept, candidates)) < CONCEPT_SIMILARITY:
+            return concept
     return None

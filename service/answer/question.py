@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from ingest.text import split_sentences
-from service.language import names
+from service.language import asked_concepts, names
 from service.query import is_list_question
 from service.text import entities
 
@@ -147,6 +147,7 @@ class Part:
     text: str  # the part as a question of its own
     asks: str  # quantity, date, place, person, reason, yesno, list, other
     names: tuple[str, ...] = ()  # names and numbers the answer must be about
+    concepts: tuple[str, ...] = ()  # what a "what is" part asks the value of ("annual budget")
     qualifiers: tuple[Qualifier, ...] = ()
     refers_back: bool = False  # leans on an earlier part's answer ("and what does it ...")
     clause: str = (
@@ -389,7 +390,8 @@ def analyse_question(question: str) -> QuestionPlan:
             Part(
                 text=part_text.rstrip("?") + "?",
                 asks=answer_kind(text),
-                names=names_in(full),
+                names=(found := names_in(full)),
+                concepts=tuple(asked_concepts(full, list(found))),
                 qualifiers=qualifiers_of(full),
                 refers_back=i > 0 and bool(_BACK_REFERENCE_RE.search(text)),
                 clause=clause,

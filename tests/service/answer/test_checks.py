@@ -123,3 +123,20 @@ def test_a_name_of_several_words_is_named_by_its_words_its_initials_or_its_abbre
     assert names_something("Education Department", "the Department of Education", {})
     assert names_something(name, "the agency (ITA) said", {"ITA": name})
     assert not names_something(name, "the International Monetary Fund", {})
+
+
+def test_what_a_what_is_question_asks_the_value_of_must_be_spoken_of(real_embedder):
+    from service.engine import phrase_similarity
+
+    similar = phrase_similarity(real_embedder)
+    part = analyse_question("What is the council's annual budget?").parts[0]
+    assert part.concepts == ("annual budget",)
+    # Spoken of in other words.
+    assert unmet(part, ["Its yearly funding is 40 million euros."], "", {}, similar=similar) is None
+    # Only a neighbouring thing: annual meetings.
+    why = unmet(part, ["The council holds annual summits of its members."], "", {}, similar=similar)
+    assert why == "they do not speak of annual budget"
+    # "The share of X" asks about X; a how-question asks about no one phrase.
+    share = analyse_question("What is Chile's share of the bloc's combined output?").parts[0]
+    assert share.concepts == ("combined output",)
+    assert analyse_question("How did the minister describe the talks?").parts[0].concepts == ()
