@@ -34,16 +34,18 @@ NAME_LABELS = frozenset(
 )
 _WH_WORDS = frozenset("what which who whom whose when where why how".split())
 
-_lock = threading.Lock()
+_lock = threading.Lock()  # one load, and one text read at a time (a pipeline is not thread-safe)
+_loaded: list[Language] = []
 
 
-@cache
 def pipeline() -> Language:
-    """The English pipeline, loaded once."""
-    import spacy
-
+    """The English pipeline, loaded once, by whichever thread asks first."""
     with _lock:
-        return spacy.load(PIPELINE)
+        if not _loaded:
+            import spacy
+
+            _loaded.append(spacy.load(PIPELINE))
+        return _loaded[0]
 
 
 @lru_cache(maxsize=1024)
