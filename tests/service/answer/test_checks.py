@@ -106,7 +106,7 @@ def test_a_measure_must_be_what_the_number_measures():
 
 
 def test_any_country_is_named_by_its_people_capital_or_short_forms():
-    # Countries the papers never mention, so that nothing here is a list of one paper's words.
+    # Countries the memo is not about: the general rule is tested, not a list of its words.
     assert names_something("American", "U.S. officials said", {})
     assert names_something("Brazil", "Brasília announced", {})
     assert names_something("Brazilian", "Brazil's exports", {})
