@@ -227,25 +227,33 @@ def _latin(text: str) -> bool:
     return all(c.isascii() or "LATIN" in unicodedata.name(c, "") for c in text)
 
 
-def _form_re(form: str) -> re.Pattern[str]:
+def _form_re(form: str) -> str:
+    """A form as it stands in text, as a word, its plural too ("Russians")."""
     plural = "" if form.endswith(".") else "(?:s|es)?"
-    return re.compile(rf"(?<![\w.]){re.escape(form)}{plural}(?![\w])")
+    return rf"(?<![\w.]){re.escape(form)}{plural}(?![\w])"
 
 
 @cache
-def _form_patterns() -> tuple[tuple[Country, tuple[re.Pattern[str], ...]], ...]:
-    return tuple((c, tuple(_form_re(f) for f in c.forms)) for c in countries())
+def _by_form() -> dict[str, Country]:
+    """Each form, and its plural, to its country (the first country that has it)."""
+    found: dict[str, Country] = {}
+    for country in countries():
+        for form in country.forms:
+            for written in (form, f"{form}s", f"{form}es"):
+                found.setdefault(written, country)
+    return found
+
+
+@cache
+def _pattern(country: Country) -> re.Pattern[str]:
+    return re.compile("|".join(_form_re(f) for f in country.forms))
 
 
 def country_of(name: str) -> Country | None:
     """The country a name stands for: its name, demonym, capital or another form."""
-    plain = name.strip().removesuffix("’s").removesuffix("'s")
-    for country, patterns in _form_patterns():
-        if any(p.fullmatch(plain) for p in patterns):
-            return country
-    return None
+    return _by_form().get(name.strip().removesuffix("’s").removesuffix("'s"))
 
 
 def names_country(country: Country, text: str) -> bool:
     """Whether text names the country in any of its forms."""
-    return any(p.search(text) for c, patterns in _form_patterns() if c is country for p in patterns)
+    return _pattern(country).search(text) is not None

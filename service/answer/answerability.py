@@ -34,7 +34,7 @@ class AnswerCheck:
         """How surely `sentences` answer `question`; the kind of answer the
         question wants is spelled out for the model ("asks for a place")."""
         joined = " ".join(s.strip() for s in sentences if s.strip())
-        wanted = _WANTS.get(analyse_question(question).parts[0].asks, "a fact")
+        wanted = WANTS.get(analyse_question(question).parts[0].asks, "a fact")
         # The question leads: the sentences asked about in turn share it.
         verdict = self.model.yes_probability(
             ANSWERS_PROMPT,
@@ -45,7 +45,7 @@ class AnswerCheck:
         return verdict
 
 
-_WANTS = {
+WANTS = {
     "quantity": "a number",
     "duration": "a length of time",
     "date": "a date",

@@ -10,19 +10,10 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+from service.answer.answerability import WANTS
 from service.answer.prompt import READ_PROMPT
 
 NONE = "NONE"
-WANTS = {
-    "quantity": "a number",
-    "duration": "a length of time",
-    "date": "a date",
-    "place": "a place",
-    "name": "a name",
-    "reason": "a reason",
-    "yesno": "yes or no",
-    "list": "a list",
-}
 
 
 class GrammarModel(t.Protocol):

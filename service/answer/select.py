@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ingest.text import plain_text
@@ -63,6 +65,26 @@ class _Candidates:
     units: list[Unit] = field(default_factory=list)
     whole: dict[int, bool] = field(default_factory=dict)  # unit -> names everything asked
     first_failure: str | None = None  # why the best ruled-out sentence was ruled out
+
+
+@dataclass
+class _Turn:
+    """One hold of the shared model: when it was asked for, got and given back."""
+
+    asked: float
+    began: float = 0.0
+    ended: float = 0.0
+
+    def stats(self, prompt_tokens: int, completion_tokens: int) -> dict[str, float]:
+        """The generation figures of the decision (whole once the model is done)."""
+        spent = round((self.ended - self.began) * 1000, 1)
+        return {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "ttft_ms": spent,
+            "generate_ms": spent,
+            "queue_ms": round((self.began - self.asked) * 1000, 1),
+        }
 
 
 @dataclass(frozen=True)
@@ -205,24 +227,9 @@ class SelectGenerator(DecidesWhole):
         sentence holding them is quoted when they are the kind of answer asked."""
         assert self.reader is not None
         texts = [plain_text(self._text(u, evidence)) for u in units]
-        began = time.monotonic()
-        if not self._lock.acquire(timeout=self.queue_timeout_s):
-            raise GeneratorBusy(
-                f"the language model is busy; try again in a few seconds "
-                f"(waited {self.queue_timeout_s:.0f} s)"
-            )
-        try:
+        with self._model_turn() as turn:
             reading = self.reader.read(judged, part.asks, texts)
-        finally:
-            self._lock.release()
-        spent = round((time.monotonic() - began) * 1000, 1)
-        stats = {
-            "prompt_tokens": reading.prompt_tokens,
-            "completion_tokens": len(reading.words.split()) or 1,
-            "ttft_ms": spent,
-            "generate_ms": spent,
-            "queue_ms": 0.0,
-        }
+        stats = turn.stats(reading.prompt_tokens, len(reading.words.split()) or 1)
         if reading.sentence is None:
             return Draft(
                 False,
@@ -248,31 +255,31 @@ class SelectGenerator(DecidesWhole):
     ) -> tuple[list[_Verdict], dict[str, float]]:
         """The model's verdict on each candidate, one at a time (the model is shared),
         with the generation figures of the whole judgement."""
-        asked = time.monotonic()
+        read_before = self.check.prompt_tokens
+        with self._model_turn() as turn:
+            verdicts = [
+                _Verdict(self.check.score(judged, [plain_text(self._text(u, evidence))]), u)
+                for u in units
+            ]
+        # One verdict token per candidate sentence.
+        return verdicts, turn.stats(self.check.prompt_tokens - read_before, len(verdicts))
+
+    @contextmanager
+    def _model_turn(self) -> Iterator[_Turn]:
+        """The shared model held for one decision, after waiting at most
+        `queue_timeout_s` for it (then GeneratorBusy); times the wait and the use."""
+        turn = _Turn(time.monotonic())
         if not self._lock.acquire(timeout=self.queue_timeout_s):
             raise GeneratorBusy(
                 f"the language model is busy; try again in a few seconds "
                 f"(waited {self.queue_timeout_s:.0f} s)"
             )
-        began = time.monotonic()
-        waited = (began - asked) * 1000
-        read_before = self.check.prompt_tokens
+        turn.began = time.monotonic()
         try:
-            verdicts = [
-                _Verdict(self.check.score(judged, [plain_text(self._text(u, evidence))]), u)
-                for u in units
-            ]
+            yield turn
         finally:
             self._lock.release()
-        spent = (time.monotonic() - began) * 1000
-        stats = {
-            "prompt_tokens": self.check.prompt_tokens - read_before,
-            "completion_tokens": len(verdicts),  # one verdict token per candidate sentence
-            "ttft_ms": round(spent, 1),  # the answer is whole once the verdicts are in
-            "generate_ms": round(spent, 1),
-            "queue_ms": round(waited, 1),
-        }
-        return verdicts, stats
+            turn.ended = time.monotonic()
 
     def _rank(
         self, verdicts: list[_Verdict], order: dict[int, float], whole: dict[int, bool]

@@ -20,7 +20,8 @@ from collections import defaultdict
 
 from eval.dataset import UNANSWERABLE, EvalItem, GoldEvidence, load_items
 from eval.runner import paper_of
-from ingest.index.reader import IndexReader, Snapshot
+from ingest.index.reader import IndexReader
+from ingest.index.records import StoredPassage
 from ingest.settings import load_configured_embedder
 from ingest.text import plain_text
 from service.answer.checks import unmet
@@ -32,13 +33,10 @@ from service.settings import Settings
 from service.text import Tokenizer
 
 
-def _located(span: GoldEvidence, snapshot: Snapshot, passages: dict[str, list]) -> tuple:
-    """(passage holding the span, or None)."""
+def _located(span: GoldEvidence, passages: dict[str, list[StoredPassage]]) -> StoredPassage | None:
+    """The passage holding the span, if any."""
     flat = plain_text(span.span)
-    for passage in passages[span.doc]:
-        if flat[:80] in plain_text(passage.text):
-            return passage
-    return None
+    return next((p for p in passages[span.doc] if flat[:80] in plain_text(p.text)), None)
 
 
 def verdict(
@@ -50,7 +48,7 @@ def verdict(
     similar = phrase_similarity(retriever.embedder)
     quotes, context, about, around = [], [], [], []
     for span in spans:
-        passage = _located(span, snapshot, passages)
+        passage = _located(span, passages)
         quotes.append(span.span)
         if passage is not None:
             context.append(unit_context(passage, span.span, snapshot))
@@ -82,7 +80,7 @@ def main() -> None:
     index = IndexReader(settings.index, embedder.ref, embedder.dim)
     retriever = Retriever(index, embedder, Tokenizer())
     snapshot = retriever.snapshot()
-    passages: dict[str, list] = defaultdict(list)
+    passages: dict[str, list[StoredPassage]] = defaultdict(list)
     for passage in snapshot.passages():
         passages[passage.document_id].append(passage)
     held = set(snapshot.documents)

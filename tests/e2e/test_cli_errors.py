@@ -110,3 +110,17 @@ def test_eval_names_the_bad_lines_of_a_question_file(tmp_path):
     result = run_cli(["eval", "--questions", str(schema), "--judged", "none"], env)
     assert result.returncode == 2 and f"{schema}:3:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bench_with_a_question_set_it_cannot_read_says_why(tmp_path):
+    from support import ServerThread, rate_limited_api
+
+    broken = tmp_path / "q.jsonl"
+    broken.write_text('{"id": "x-001", "kind": "fact"\n')
+    with ServerThread(rate_limited_api()) as server:
+        result = run_cli(
+            ["bench", "--url", server.url, "--questions", str(broken)],
+            memoqa_env(tmp_path, tmp_path / "m.json"),
+        )
+    assert result.returncode == 2 and "cannot read the questions" in result.stderr
+    assert "Traceback" not in result.stderr
